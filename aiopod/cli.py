@@ -1,0 +1,113 @@
+"""The ``aiopod`` command: a thin skin over plain functions that embedders can call too."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+import click
+
+from . import __version__
+from .pod.config import LOOP_TYPES, PodConfig, load
+from .pod.errors import ConfigError
+from .pod.runner import options_from, run_pod
+
+
+class _StopWaitTime(click.ParamType):  # type: ignore[type-arg]
+    name = "SECONDS"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float | str:
+        if isinstance(value, float) or str(value).lower() == "none":
+            return value if isinstance(value, float) else "none"
+        try:
+            seconds = float(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a number of seconds (or 'none' to wait for ever)", param, ctx)
+        if seconds < 0:
+            self.fail(f"{value!r} must be >= 0", param, ctx)
+        return seconds
+
+
+def pod_options(command: Any) -> Any:
+    """The options ``run`` and ``shell`` share."""
+    options = [
+        click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), help="Config file (Python)."),
+        click.option("-l", "--log-level", help="DEBUG, INFO, WARNING, ERROR or CRITICAL."),
+        click.option("--loop-type", type=click.Choice(LOOP_TYPES, case_sensitive=False), help="Event loop."),
+        click.option(
+            "--stop-wait-time",
+            type=_StopWaitTime(),
+            help="Seconds beans get to end after SIGINT/SIGTERM before they are cancelled (default 5).",
+        ),
+        click.option("--debug/--no-debug", default=None, help="asyncio debug mode, slow-callback logs, tracebacks."),
+        click.argument("beans", nargs=-1),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def prepare(
+    config_path: str | None,
+    beans: tuple[str, ...],
+    *,
+    log_level: str | None,
+    loop_type: str | None,
+    stop_wait_time: float | str | None,
+    debug: bool | None,
+) -> PodConfig:
+    """Make the current directory importable (as ``python -m`` would), then load the config."""
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    if config_path is not None:
+        config_dir = str(Path(config_path).resolve().parent)
+        if config_dir not in sys.path:
+            sys.path.insert(1, config_dir)
+    wait = None if stop_wait_time == "none" else stop_wait_time
+    options = options_from({"log_level": log_level, "loop_type": loop_type, "debug": debug})
+    if stop_wait_time is not None:
+        options["STOP_WAIT_TIME"] = wait
+    return load(config_path, beans, options)
+
+
+def fail(exc: BaseException, debug: bool) -> None:
+    """One line per problem on stderr (a traceback only with --debug), then exit 2."""
+    if debug:
+        traceback.print_exception(exc)
+    problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]
+    for problem in problems:
+        click.echo(f"aiopod: error: {problem}", err=True)
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="aiopod")
+def main() -> None:
+    """Run many asyncio coroutines ("beans") in one process, with a console on its loop."""
+
+
+@main.command()
+@pod_options
+def run(config_path: str | None, beans: tuple[str, ...], debug: bool | None, **options: Any) -> None:
+    """Run beans headless until they all end, or until SIGINT/SIGTERM.
+
+    BEANS are import strings with optional keyword arguments, as in the seed:
+    'example.helloworld:hi=Ozzy,n=2' (escape a literal ',' or '=' as '\\,' '\\=').
+    """
+    try:
+        settings = prepare(config_path, beans, debug=debug, **options)
+    except ConfigError as exc:
+        fail(exc, bool(debug))
+        return
+    if not settings.beans:
+        fail(ConfigError("nothing to run: give -c CONFIG with BEANS, or beans such as 'example.helloworld'"), False)
+    try:
+        status = run_pod(settings)
+    except ConfigError as exc:
+        fail(exc, settings.debug)
+        return
+    sys.exit(status)

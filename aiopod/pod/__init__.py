@@ -1,0 +1,34 @@
+"""The aiopod runtime: pods, beans, contexts and signals (no console, no adapters)."""
+
+from __future__ import annotations
+
+from .bean import Bean, BeanState, Kind
+from .config import BeanSpec, Config, PodConfig, load, parse_bean_arg, read_config_file
+from .context import BeanContext, pass_context
+from .errors import AiopodError, BeanNotFound, ConfigError, PodStateError
+from .pod import Pod
+from .runner import run_pod
+from .signals import HandlerResult
+from .supervision import RestartPolicy
+
+__all__ = [
+    "AiopodError",
+    "Bean",
+    "BeanContext",
+    "BeanNotFound",
+    "BeanSpec",
+    "BeanState",
+    "Config",
+    "ConfigError",
+    "HandlerResult",
+    "Kind",
+    "Pod",
+    "PodConfig",
+    "PodStateError",
+    "RestartPolicy",
+    "load",
+    "parse_bean_arg",
+    "pass_context",
+    "read_config_file",
+    "run_pod",
+]

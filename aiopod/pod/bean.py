@@ -1,0 +1,181 @@
+"""Beans: the records a pod keeps for each coroutine it runs."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import inspect
+import time
+from collections.abc import Coroutine
+from typing import TYPE_CHECKING, Any
+
+from .context import PASS_CONTEXT, BeanContext
+
+if TYPE_CHECKING:
+    from .pod import Pod
+
+
+class BeanState(enum.StrEnum):
+    """Where a bean is in its life."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    RESTARTING = "restarting"
+    FINISHED = "finished"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ENDED = frozenset({BeanState.FINISHED, BeanState.FAILED, BeanState.CANCELLED})
+
+
+class Kind(enum.StrEnum):
+    """The four shapes of object a bean can be made of (the seed's, kept)."""
+
+    COROUTINE = "coroutine object"
+    FUNCTION = "coroutine function"
+    CLASS = "class with async __call__"
+    PASS_CONTEXT = "@pass_context function"
+
+
+def classify(obj: Any) -> Kind:
+    """Tell the four bean kinds apart: the one place that does it.
+
+    Raises ``TypeError`` saying what ``obj`` is and what would be accepted.
+    """
+    if inspect.iscoroutine(obj):
+        return Kind.COROUTINE
+    if inspect.isclass(obj):
+        if inspect.iscoroutinefunction(getattr(obj, "__call__", None)):  # noqa: B004
+            return Kind.CLASS
+        raise TypeError(
+            f"class {obj.__qualname__} has no 'async def __call__(self, **kwargs)'; "
+            "a bean class needs __init__(self, context) and an async __call__"
+        )
+    if inspect.iscoroutinefunction(obj):
+        return Kind.PASS_CONTEXT if getattr(obj, PASS_CONTEXT, None) is not None else Kind.FUNCTION
+    what = type(obj).__name__
+    if callable(obj):
+        what = "a plain (not async) " + ("function" if inspect.isfunction(obj) else "callable")
+    raise TypeError(
+        f"{what} is not a bean: give a coroutine function, a coroutine object, "
+        "a class with 'async def __call__', or an @pass_context async function"
+    )
+
+
+class Bean:
+    """One coroutine run by a pod, with its task and what happened to it.
+
+    A plain record: the task is an ordinary ``asyncio.Task`` the bean owns.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_waiters",
+        "context",
+        "core",
+        "ended_at",
+        "exception",
+        "id",
+        "instance",
+        "kind",
+        "kwargs",
+        "label",
+        "obj",
+        "pod",
+        "restart",
+        "restarts",
+        "started_at",
+        "state",
+        "task",
+    )
+
+    def __init__(
+        self,
+        pod: Pod,
+        id: int,
+        obj: Any,
+        *,
+        core: str,
+        kind: Kind,
+        label: str | None,
+        kwargs: dict[str, Any],
+        restart: Any = None,
+    ) -> None:
+        self.pod = pod
+        self.id = id
+        self.obj = obj
+        self.core = core
+        self.kind = kind
+        self.label = label
+        self.kwargs = kwargs
+        self.restart = restart
+        self.state = BeanState.PENDING
+        self.restarts = 0
+        self.exception: BaseException | None = None
+        self.started_at: float | None = None
+        self.ended_at: float | None = None
+        self.instance: Any = None
+        self.task: asyncio.Task[Any] | None = None
+        self.context = BeanContext(pod, self)
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def make_coroutine(self) -> Coroutine[Any, Any, Any]:
+        """Build the coroutine to run for this bean, by kind."""
+        kind = self.kind
+        if kind is Kind.FUNCTION:
+            return self.obj(**self.kwargs)  # type: ignore[no-any-return]
+        if kind is Kind.PASS_CONTEXT:
+            return self.obj(self.context, **self.kwargs)  # type: ignore[no-any-return]
+        if kind is Kind.CLASS:
+            self.instance = self.obj(self.context)
+            return self.instance(**self.kwargs)  # type: ignore[no-any-return]
+        if self.started_at is not None:
+            raise RuntimeError(
+                f"bean {self.describe()} is a coroutine object, which can run only once; "
+                "give the coroutine function instead to run it again"
+            )
+        return self.obj  # type: ignore[no-any-return]
+
+    @property
+    def ended(self) -> bool:
+        """True once the bean has finished, failed or been cancelled for good."""
+        return self.state in ENDED
+
+    @property
+    def uptime(self) -> float:
+        """Seconds the bean has been running (or ran, once it has ended)."""
+        if self.started_at is None:
+            return 0.0
+        return (self.ended_at or time.time()) - self.started_at
+
+    def stack(self, limit: int | None = None) -> list[Any]:
+        """The frames the bean's task is suspended in, outermost first (empty when not running)."""
+        if self.task is None or self.task.done():
+            return []
+        return self.task.get_stack(limit=limit)
+
+    async def wait(self) -> None:
+        """Wait until the bean has ended for good (restarts included)."""
+        if self.ended:
+            return
+        waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
+        self._waiters.append(waiter)
+        await waiter
+
+    def _wake_waiters(self) -> None:
+        waiters, self._waiters = self._waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def describe(self) -> str:
+        """``#3 'web' (app.server:main)``: how logs and errors name a bean."""
+        label = f" {self.label!r}" if self.label is not None else ""
+        return f"#{self.id}{label} ({self.core})"
+
+    def __repr__(self) -> str:
+        label = f" label={self.label!r}" if self.label is not None else ""
+        return f"<Bean #{self.id}{label} core={self.core!r} state={self.state.value} restarts={self.restarts}>"
