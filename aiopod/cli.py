@@ -111,3 +111,23 @@ def run(config_path: str | None, beans: tuple[str, ...], debug: bool | None, **o
         fail(exc, settings.debug)
         return
     sys.exit(status)
+
+
+@main.command()
+@pod_options
+@click.option("--no-history", is_flag=True, help="Do not read or write the console history file.")
+def shell(
+    config_path: str | None, beans: tuple[str, ...], debug: bool | None, no_history: bool, **options: Any
+) -> None:
+    """Start the pod with a Python console on its event loop.
+
+    exit(), stop() or Ctrl-D stop the pod gracefully. BEANS as for 'aiopod run'.
+    """
+    from .console import run_shell  # the console's imports are not paid by 'aiopod run'
+
+    try:
+        settings = prepare(config_path, beans, debug=debug, **options)
+    except ConfigError as exc:
+        fail(exc, bool(debug))
+        return
+    sys.exit(run_shell(settings, history=not no_history))

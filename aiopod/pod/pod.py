@@ -18,6 +18,7 @@ from .bean import Bean, BeanState
 from .config import RESERVED, BeanSpec, Config, make_spec, read_config_file, resolve_core
 from .context import BeanContext, default_label
 from .errors import BeanNotFound, ConfigError, PodStateError
+from .health import Health, LoopMonitor
 from .signals import HandlerResult, SignalHub
 from .supervision import RestartPolicy, parse_restart
 
@@ -43,6 +44,7 @@ class Pod:
         *,
         stop_wait_time: float | None = 5.0,
         keep_alive: bool = False,
+        block_threshold: float = 1.0,
     ) -> None:
         self.config = config if isinstance(config, Config) else Config(config)
         self.stop_wait_time = stop_wait_time
@@ -63,6 +65,10 @@ class Pod:
         self._manual: set[int] = set()  # beans being restarted by restart()/reload()
         self._stop_signal: str | None = None
         self._stop_listeners: list[Callable[[str], None]] = []
+        #: Asked first when SIGINT arrives; one that returns True has taken it (the
+        #: console cancels its running statement) and the pod does not stop.
+        self.interrupt_handlers: list[Callable[[], bool]] = []
+        self.monitor = LoopMonitor(threshold=block_threshold)
 
     # -- the beans ------------------------------------------------------------------
 
@@ -191,6 +197,7 @@ class Pod:
         self._wake = asyncio.Event()
         self._force = self._loop.create_future()
         self._phase = "running"
+        self.monitor.start(self._loop)
         for bean in list(self._beans.values()):
             if bean.state is BeanState.PENDING:
                 self._start(bean)
@@ -204,6 +211,10 @@ class Pod:
         """1 when a bean failed or refused to stop, else 0."""
         failed = any(bean.state is BeanState.FAILED for bean in self._beans.values())
         return 1 if failed or self.refused else 0
+
+    def health(self) -> Health:
+        """Loop lag now and at worst, and whether the loop is blocked right now."""
+        return self.monitor.health()
 
     def stop(self, signal: str = "SIGTERM") -> None:
         """Stop the pod as SIGTERM would (safe to call from any thread)."""
@@ -356,6 +367,7 @@ class Pod:
                 await self._until(self._idle_future(), deadline)
             await self._cancel(self._live_beans())
         self._phase = "stopped"
+        self.monitor.stop()
 
     def _idle_future(self) -> asyncio.Future[None]:
         assert self._loop is not None

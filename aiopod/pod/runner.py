@@ -113,6 +113,9 @@ class ProcessSignals:
         self._previous.clear()
 
     def handle(self, signum: int, frame: FrameType | None = None) -> None:
+        if signum == signal.SIGINT and not self.received:
+            if any(handler() for handler in list(self.pod.interrupt_handlers)):
+                return
         self.received += 1
         self.deadline.arm()
         if self.received == 1:
