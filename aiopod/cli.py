@@ -67,10 +67,10 @@ def prepare(
         config_dir = str(Path(config_path).resolve().parent)
         if config_dir not in sys.path:
             sys.path.insert(1, config_dir)
-    wait = None if stop_wait_time == "none" else stop_wait_time
-    options = options_from({"log_level": log_level, "loop_type": loop_type, "debug": debug})
-    if stop_wait_time is not None:
-        options["STOP_WAIT_TIME"] = wait
+    # "none" stays a string: a None option means "not given" and would leave the default in place
+    options = options_from(
+        {"log_level": log_level, "loop_type": loop_type, "stop_wait_time": stop_wait_time, "debug": debug}
+    )
     return load(config_path, beans, options)
 
 

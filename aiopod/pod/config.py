@@ -136,7 +136,7 @@ def _check_settings(data: MutableMapping[str, Any], source: Mapping[str, str]) -
     wait = data["STOP_WAIT_TIME"]
     if isinstance(wait, str):
         try:
-            wait = float(wait)
+            wait = None if wait.strip().lower() == "none" else float(wait)
         except ValueError:
             pass
     if wait is not None and (isinstance(wait, bool) or not isinstance(wait, int | float) or wait < 0):

@@ -63,6 +63,7 @@ class Pod:
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._restart_timers: dict[int, asyncio.TimerHandle] = {}
         self._manual: set[int] = set()  # beans being restarted by restart()/reload()
+        self._cancelled: set[int] = set()  # beans cancel() was asked to end: never restarted
         self._stop_signal: str | None = None
         self._stop_listeners: list[Callable[[str], None]] = []
         #: Asked first when SIGINT arrives; one that returns True has taken it (the
@@ -158,6 +159,7 @@ class Pod:
         beans = self.get_beans(ref)
         for bean in beans:
             if bean.task is not None and not bean.task.done():
+                self._cancelled.add(bean.id)
                 bean.task.cancel()
             elif bean.state is BeanState.PENDING:
                 self._close_unstarted(bean)
@@ -271,6 +273,8 @@ class Pod:
         """Every end of a bean's task passes here: record it, log it, restart or finish."""
         bean.ended_at = time.time()
         cancelled = task is not None and task.cancelled()
+        by_cancel = bean.id in self._cancelled
+        self._cancelled.discard(bean.id)
         if bean.id in self._manual:
             return  # restart()/reload() starts it again itself
         if isinstance(exc, SystemExit) and exc.code in (None, 0):
@@ -281,7 +285,7 @@ class Pod:
         policy: RestartPolicy | None = bean.restart
         fatal = isinstance(exc, KeyboardInterrupt | SystemExit)
         if policy is not None and self._phase == "running" and not fatal and policy.wants(failed or cancelled):
-            if not (cancelled and policy.policy == "on-failure"):
+            if not (cancelled and (by_cancel or policy.policy == "on-failure")):
                 self._schedule_restart(bean, policy, exc)
                 return
         if failed:

@@ -37,8 +37,9 @@ class StopDeadline:
 
     def __init__(self, stop_wait_time: float | None) -> None:
         self.stop_wait_time = stop_wait_time
-        self._lock = threading.Lock()
-        self._armed = False
+        # Taken once and never released: arm() runs in signal handlers, which re-enter when
+        # signals arrive in a burst, and a blocking acquire there would deadlock the main thread.
+        self._armed = threading.Lock()
         self._ack = threading.Event()
         self._done = threading.Event()
 
@@ -48,10 +49,8 @@ class StopDeadline:
 
     def arm(self) -> None:
         """Start counting (once)."""
-        with self._lock:
-            if self._armed:
-                return
-            self._armed = True
+        if not self._armed.acquire(blocking=False):
+            return
         threading.Thread(target=self._watch, name="aiopod-stop-deadline", daemon=True).start()
 
     def acknowledge(self) -> None:
@@ -99,6 +98,7 @@ class ProcessSignals:
         self.pod = pod
         self.deadline = deadline
         self.received = 0
+        self._stop_requested = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._previous: dict[int, Any] = {}
 
@@ -118,7 +118,10 @@ class ProcessSignals:
                 return
         self.received += 1
         self.deadline.arm()
-        if self.received == 1:
+        # A flag, not ``received == 1``: a signal landing while this handler runs re-enters it
+        # (Python runs handlers between bytecodes), and both calls would then see received == 2.
+        if not self._stop_requested:
+            self._stop_requested = True
             self._call(self.pod.request_stop, signal.Signals(signum).name)
         elif signum == signal.SIGINT:
             if not self.deadline.acknowledged:

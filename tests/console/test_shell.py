@@ -1,0 +1,216 @@
+"""``aiopod shell`` driven through a real pseudo-terminal with pexpect."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+
+PROMPT = ">>>"
+
+BEANS = """
+import asyncio
+
+async def ticker(path, **kw):
+    n = 0
+    while True:
+        n += 1
+        with open(path, "a") as f:
+            f.write(f"{n}\\n")
+        await asyncio.sleep(0.01)
+
+async def worker(context, **kw):
+    async def hello(signal, who="?", **kw):
+        return "hi " + who
+    async def on_stop(signal, **kw):
+        print("worker got " + signal, flush=True)
+    await context.add_signal_handler("hello", hello)
+    await context.add_signal_handler("SIGTERM", on_stop)
+    await context.add_signal_handler("SIGINT", on_stop)
+    while True:
+        await asyncio.sleep(3600)
+worker.__aiopod_pass_context__ = ""
+
+async def boom(**kw):
+    raise ValueError("boom from bean")
+
+async def short(**kw):
+    await asyncio.sleep(0.2)
+    print("short " + "done", flush=True)
+"""
+
+
+def _count(path: Path) -> int:
+    return len(path.read_text().split()) if path.exists() else 0
+
+
+class Shell:
+    """One console session in a pseudo-terminal."""
+
+    def __init__(self, cwd: Path, *args: str) -> None:
+        env = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "PYTHONUNBUFFERED": "1"}
+        self.child = pexpect.spawn(
+            sys.executable,
+            ["-m", "aiopod", "shell", "--no-history", "--stop-wait-time", "1", *args],
+            cwd=str(cwd),
+            env=env,
+            encoding="utf-8",
+            timeout=15,
+            dimensions=(50, 160),
+        )
+        self.prompt()
+
+    def prompt(self) -> None:
+        self.child.expect(PROMPT)
+
+    def run(self, line: str, expect: str | None = None) -> str:
+        """Type ``line``, wait for ``expect`` (if given) and the next prompt; return the output."""
+        self.child.sendline(line)
+        if expect is not None:
+            self.child.expect_exact(expect)
+        before = self.child.before or ""
+        self.prompt()
+        return before + (self.child.before or "")
+
+    def exit_status(self, timeout: float = 15) -> int:
+        self.child.expect(pexpect.EOF, timeout=timeout)
+        self.child.close()
+        assert self.child.exitstatus is not None, f"killed by signal {self.child.signalstatus}"
+        return self.child.exitstatus
+
+    def close(self) -> None:
+        if self.child.isalive():
+            self.child.terminate(force=True)
+
+
+@pytest.fixture
+def shell(tmp_path: Path) -> Iterator[Callable[..., Shell]]:
+    (tmp_path / "beans.py").write_text(BEANS)
+    sessions: list[Shell] = []
+
+    def start(*args: str) -> Shell:
+        sessions.append(Shell(tmp_path, *args))
+        return sessions[-1]
+
+    yield start
+    for session in sessions:
+        session.close()
+
+
+def test_beans_keep_ticking_while_the_prompt_waits(shell: Callable[..., Shell], tmp_path: Path) -> None:
+    ticks = tmp_path / "ticks.txt"
+    sh = shell(f"beans.ticker:path={ticks}")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _count(ticks) < 50:
+        time.sleep(0.05)  # polling a file the bean writes, with a deadline
+    assert _count(ticks) >= 50  # 50 ticks of 10 ms while nobody types
+    sh.child.sendeof()
+    assert sh.exit_status() == 0
+
+
+def test_namespace_helpers(shell: Callable[..., Shell], tmp_path: Path) -> None:
+    sh = shell(f"beans.ticker:path={tmp_path / 't.txt'}")
+    out = sh.run("ps()", "running")
+    assert "beans.ticker" in out
+    sh.run("w = add('beans.worker', label='work' + 'er')", None)
+    sh.run("print(bean('worker').state)", "run" + "ning")
+    out = sh.run("await signal('hello', 'worker', who='Oz' + 'zy')", "hi " + "Ozzy")
+    assert "1 handlers ran" in out
+    sh.run("where('worker')", "in " + "worker")
+    sh.run("cancel('worker')[0].id", "2")
+    sh.run("await wait('worker')", "can" + "celled")
+    sh.run("ps()", "can" + "celled")
+    sh.run("h()", "hot-add a " + "bean")
+    (tmp_path / "more.py").write_text("EXTRA = 7\nBEANS = [{'core': 'beans.short', 'label': 'short'}]\n")
+    sh.run("load('more.py')", "short " + "done")
+    sh.run("config.EXTRA * 6", "42")
+    sh.run("restart('short')", "short " + "done")
+    sh.run("bean('short').restarts + 100", "101")
+    sh.child.sendline("stop()")
+    assert sh.exit_status() == 0
+
+
+def test_reload_picks_up_edited_code(shell: Callable[..., Shell], tmp_path: Path) -> None:
+    (tmp_path / "hot.py").write_text("async def main(**kw):\n    print('version ' + '1', flush=True)\n")
+    sh = shell("hot.main")
+    sh.run("ps()", "finished")
+    (tmp_path / "hot.py").write_text("async def main(**kw):\n    print('version ' + '2', flush=True)\n")
+    sh.run("reload(1)", "version 2")
+    (tmp_path / "hot.py").write_text("async def main(**kw)\n    pass\n")
+    sh.run("reload(1)", "syntax " + "error")
+    sh.run("print(bean(1).id, 'id' + 'ok')", "1 idok")
+    sh.child.sendline("exit()")
+    assert sh.exit_status() == 0
+
+
+def test_top_level_await_and_ctrl_c_cancels_only_the_statement(shell: Callable[..., Shell], tmp_path: Path) -> None:
+    sh = shell(f"beans.ticker:path={tmp_path / 't.txt'}")
+    sh.run("await asyncio.sleep(0.1) or 6 * 7", "42")
+    sh.child.sendline("print('sleep' + 'ing'); await asyncio.sleep(60)")
+    sh.child.expect_exact("sleeping")  # the statement is running
+    sh.child.sendintr()
+    sh.child.expect_exact("KeyboardInterrupt")
+    sh.prompt()
+    sh.run("print(bean(1).state.value + '!')", "running!")
+    # Ctrl-C at the prompt clears the line and never stops the pod
+    sh.child.send("1 + ")
+    sh.child.sendintr()
+    sh.prompt()
+    sh.run("print('still ' + 'here')", "still here")
+    sh.child.sendeof()
+    assert sh.exit_status() == 0
+
+
+def test_mistakes_print_and_return_to_the_prompt(shell: Callable[..., Shell], tmp_path: Path) -> None:
+    sh = shell(f"beans.ticker:path={tmp_path / 't.txt'}")
+    sh.run("1 / 0", "ZeroDivision" + "Error")
+    sh.run("cancel('nope')", "no bean with label 'no" + "pe'")
+    sh.run("add('nomod.fn')", "no module named 'no" + "mod'")
+    (tmp_path / "broken.py").write_text("BEANS = [\n")
+    sh.run("load('broken.py')", "broken.py:" + "1")
+    sh.run("print(bean(1).state.value + '?')", "running?")
+    sh.child.sendline("exit()")
+    assert sh.exit_status() == 0
+
+
+def test_completion_offers_bean_labels(shell: Callable[..., Shell], tmp_path: Path) -> None:
+    sh = shell(f"beans.ticker:path={tmp_path / 't.txt'}")
+    sh.run("add('beans.worker', label='alpha' + 'bet')")
+    sh.child.send("where('alp")
+    sh.child.send("\t")
+    sh.child.expect_exact("alphabet'")
+    sh.child.sendline(")")
+    sh.child.expect_exact("in worker")
+    sh.prompt()
+    sh.child.sendeof()
+    assert sh.exit_status() == 0
+
+
+def test_failed_bean_makes_exit_status_1(shell: Callable[..., Shell]) -> None:
+    sh = shell("beans.boom")
+    sh.run("print(bean(1).state.value + '.')", "failed.")
+    sh.child.sendeof()
+    assert sh.exit_status() == 1
+
+
+def test_sigterm_to_the_shell_stops_the_pod_after_console_statements(shell: Callable[..., Shell]) -> None:
+    sh = shell("beans.worker")
+    for i in range(3):  # ptpython would swap SIGINT handlers around each of these
+        sh.run(f"print({i} + 100)", str(i + 100))
+    sh.child.kill(signal.SIGTERM)
+    sh.child.expect_exact("worker got SIGTERM")
+    assert sh.exit_status() == 0
+
+
+def test_sigint_stops_the_pod_when_no_statement_runs(shell: Callable[..., Shell]) -> None:
+    sh = shell("beans.worker")
+    sh.run("print(1 + 1)", "2")
+    os.kill(sh.child.pid, signal.SIGINT)  # from outside, as `kill -INT` would
+    sh.child.expect_exact("worker got SIGINT")
+    assert sh.exit_status() == 0
