@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from . import __version__
-from .pod.config import LOOP_TYPES, PodConfig, load
+from .pod.config import LOOP_TYPES, BeanSpec, PodConfig, load
 from .pod.errors import ConfigError
 from .pod.runner import options_from, run_pod
 
@@ -43,6 +43,11 @@ def pod_options(command: Any) -> Any:
             help="Seconds beans get to end after SIGINT/SIGTERM before they are cancelled (default 5).",
         ),
         click.option("--debug/--no-debug", default=None, help="asyncio debug mode, slow-callback logs, tracebacks."),
+        click.option(
+            "--telnet",
+            metavar="[HOST:]PORT",
+            help="Serve the console over telnet too (loopback unless AIOPOD_TELNET_PASSWORD is set).",
+        ),
         click.argument("beans", nargs=-1),
     ]
     for option in reversed(options):
@@ -58,6 +63,7 @@ def prepare(
     loop_type: str | None,
     stop_wait_time: float | str | None,
     debug: bool | None,
+    telnet: str | None = None,
 ) -> PodConfig:
     """Make the current directory importable (as ``python -m`` would), then load the config."""
     cwd = os.getcwd()
@@ -71,7 +77,26 @@ def prepare(
     options = options_from(
         {"log_level": log_level, "loop_type": loop_type, "stop_wait_time": stop_wait_time, "debug": debug}
     )
-    return load(config_path, beans, options)
+    settings = load(config_path, beans, options)
+    if telnet:
+        settings.beans.append(_telnet_spec(telnet))
+    return settings
+
+
+def _telnet_spec(address: str) -> BeanSpec:
+    """``--telnet [HOST:]PORT`` as a TelnetConsole bean (the password comes from the environment)."""
+    from .pod.config import make_spec
+
+    host, _, port = address.rpartition(":")
+    entry: dict[str, Any] = {
+        "core": "aiopod.console.telnet:TelnetConsole",
+        "label": "telnet",
+        "host": host or "127.0.0.1",
+        "port": port,
+    }
+    if os.environ.get("AIOPOD_TELNET_PASSWORD"):
+        entry["password"] = os.environ["AIOPOD_TELNET_PASSWORD"]
+    return make_spec(entry, f"--telnet {address}")
 
 
 def fail(exc: BaseException, debug: bool) -> None:
@@ -131,3 +156,18 @@ def shell(
         fail(exc, bool(debug))
         return
     sys.exit(run_shell(settings, history=not no_history))
+
+
+@main.command()
+@click.argument("address", metavar="[HOST:]PORT")
+def attach(address: str) -> None:
+    """Attach this terminal to the telnet console of a running pod."""
+    from .console.attach import AttachError
+    from .console.attach import attach as attach_to
+
+    try:
+        status = attach_to(address)
+    except AttachError as exc:
+        click.echo(f"aiopod: error: {exc}", err=True)
+        sys.exit(1)
+    sys.exit(status)

@@ -33,9 +33,16 @@ def import_from_string(path: str) -> Any:
 
 
 def _where(exc: BaseException) -> str:
-    """``file:line: `` of the innermost frame that raised ``exc``."""
+    """``file:line: `` of the innermost module-level line that raised ``exc``.
+
+    Module code, not the innermost frame: that one is often in the stdlib (``<frozen os>``
+    for a missing environment variable), which does not say which line of the bean's
+    module to fix.
+    """
     frames = traceback.extract_tb(exc.__traceback__)
-    return f"{frames[-1].filename}:{frames[-1].lineno}: " if frames else ""
+    modules = [frame for frame in frames if frame.name == "<module>"]
+    frame = modules[-1] if modules else frames[-1] if frames else None
+    return f"{frame.filename}:{frame.lineno}: " if frame is not None else ""
 
 
 def qualified_name(obj: Any) -> str:

@@ -184,6 +184,22 @@ def resolve_core(core: Any) -> tuple[Any, str, Kind]:
     return obj, name, kind
 
 
+def check_kwargs(obj: Any, kwargs: Mapping[str, Any], origin: str) -> list[str]:
+    """Let a bean check its keyword arguments before anything starts.
+
+    A bean class (or function) may define ``check_kwargs(kwargs)`` raising ``ConfigError``;
+    adapters use it to refuse a bad port, app or host with exit status 2.
+    """
+    check = getattr(obj, "check_kwargs", None)
+    if not callable(check):
+        return []
+    try:
+        check(kwargs)
+    except ConfigError as exc:
+        return [f"{origin}: {p}" for p in exc.problems]
+    return []
+
+
 def make_spec(entry: Mapping[str, Any], origin: str, base_dir: Path | None = None) -> BeanSpec:
     """Validate one ``BEANS`` entry; raises ``ConfigError`` listing all its problems."""
     problems = []
@@ -216,6 +232,8 @@ def make_spec(entry: Mapping[str, Any], origin: str, base_dir: Path | None = Non
             obj, name, kind = resolve_core(entry["core"])
         except ConfigError as exc:
             problems.extend(f"{origin}.core: {p}" for p in exc.problems)
+        else:
+            problems += check_kwargs(obj, kwargs, origin)
     if problems or kind is None or name is None:
         raise ConfigError(problems)
     label = label if label is not None else default_label(obj)
@@ -360,4 +378,7 @@ def parse_bean_arg(text: str) -> BeanSpec:
         obj, name, kind = resolve_core(match["core"])
     except ConfigError as exc:
         raise ConfigError(f"bean {text!r}: {p}" for p in exc.problems) from None
+    problems = check_kwargs(obj, kwargs, f"bean {text!r}")
+    if problems:
+        raise ConfigError(problems)
     return BeanSpec(obj, name, kind, default_label(obj), kwargs, None, f"bean {text!r}")

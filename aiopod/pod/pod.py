@@ -272,6 +272,7 @@ class Pod:
     def _bean_done(self, bean: Bean, task: asyncio.Task[Any] | None, exc: BaseException | None) -> None:
         """Every end of a bean's task passes here: record it, log it, restart or finish."""
         bean.ended_at = time.time()
+        self._signals.forget(bean)  # a restarted bean registers its handlers again
         cancelled = task is not None and task.cancelled()
         by_cancel = bean.id in self._cancelled
         self._cancelled.discard(bean.id)
