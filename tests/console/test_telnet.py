@@ -1,0 +1,353 @@
+"""The telnet console, against real headless pods: the real ``telnet`` client and raw sockets."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+
+from aiopod.console.attach import TelnetClient
+from tests.proc import Proc, aiopod, run
+
+TELNET = shutil.which("telnet")
+needs_telnet = pytest.mark.skipif(TELNET is None, reason="the telnet client is not installed (.ci/run installs it)")
+
+BEANS = """
+import asyncio, time
+
+async def heartbeat(path, **kw):
+    # records the worst gap between beats, so a stalled loop shows up
+    last, worst = time.monotonic(), 0.0
+    while True:
+        await asyncio.sleep(0.01)
+        now = time.monotonic()
+        worst = max(worst, now - last)
+        last = now
+        with open(path, "w") as f:
+            f.write(f"{worst:.3f} {now:.3f}")
+
+async def sleeper(path):
+    try:
+        await asyncio.sleep(60)
+    finally:
+        with open(path, "w") as f:
+            f.write("cancelled")
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def heartbeat(path: Path) -> tuple[float, float]:
+    """(worst gap between beats so far, time of the last beat)."""
+    for _ in range(100):  # the bean rewrites the file: a read can land between truncate and write
+        fields = path.read_text().split() if path.exists() else []
+        if len(fields) == 2:
+            return float(fields[0]), float(fields[1])
+        time.sleep(0.01)
+    raise AssertionError(f"{path} holds no heartbeat")
+
+
+class Pod:
+    def __init__(self, proc: Proc, port: int, tmp: Path) -> None:
+        self.proc, self.port, self.tmp = proc, port, tmp
+        self.beat = tmp / "beat.txt"
+
+
+@pytest.fixture
+def start_pod(tmp_path: Path) -> Iterator[Callable[..., Pod]]:
+    (tmp_path / "beans.py").write_text(BEANS)
+    pods: list[Pod] = []
+
+    def start(**telnet: object) -> Pod:
+        port = free_port()
+        kwargs = {"port": port, "login_timeout": 1.5, **telnet}
+        config = tmp_path / "pod.py"
+        config.write_text(
+            "STOP_WAIT_TIME = 1\n"
+            "BEANS = [\n"
+            f"  {{'core': 'aiopod.console.telnet:TelnetConsole', 'label': 'telnet', **{kwargs!r}}},\n"
+            f"  {{'core': 'beans:heartbeat', 'label': 'heart', 'path': {str(tmp_path / 'beat.txt')!r}}},\n"
+            "]\n"
+        )
+        proc = aiopod("run", "-c", str(config), cwd=tmp_path)
+        proc.wait_for("telnet console listening on")
+        pods.append(Pod(proc, port, tmp_path))
+        return pods[-1]
+
+    yield start
+    for pod in pods:
+        pod.proc.kill()
+
+
+_open: list[socket.socket] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_sockets() -> Iterator[None]:
+    yield
+    while _open:
+        _open.pop().close()
+
+
+class Raw:
+    """A raw-socket telnet client that negotiates like a terminal would."""
+
+    def __init__(self, port: int, negotiate: bool = True) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        _open.append(self.sock)
+        self.client = TelnetClient(self.sock, "xterm")
+        self.negotiate = negotiate
+        self.screen = ""
+
+    def read_until(self, text: str, timeout: float = 10) -> str:
+        deadline = time.monotonic() + timeout
+        while text not in self.screen:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"{text!r} not received; got:\n{self.screen[-2000:]!r}")
+            self.sock.settimeout(remaining)
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            if not data:
+                raise AssertionError(f"connection closed before {text!r}; got:\n{self.screen[-2000:]!r}")
+            out = self.client.feed(data) if self.negotiate else data
+            self.screen += out.decode(errors="replace")
+        return self.screen
+
+    def closed(self, timeout: float = 10) -> bool:
+        """True once the server closes the connection (reading and dropping what comes)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            except ConnectionResetError:
+                return True
+            if not data:
+                return True
+            self.screen += data.decode(errors="replace")
+        return False
+
+    def send(self, text: str) -> None:
+        self.sock.sendall(text.encode())
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def telnet(port: int) -> pexpect.spawn:
+    child = pexpect.spawn(
+        TELNET or "telnet", ["127.0.0.1", str(port)], env={**os.environ, "TERM": "xterm"},
+        encoding="utf-8", timeout=10, dimensions=(50, 160),
+    )  # fmt: skip
+    child.expect(">>>")
+    return child
+
+
+@needs_telnet
+def test_real_telnet_client_gets_the_console_namespace(start_pod: Callable[..., Pod]) -> None:
+    pod = start_pod()
+    child = telnet(pod.port)
+    child.sendline("ps()")
+    child.expect_exact("heart")
+    child.expect(">>>")
+    child.sendline("b = add('beans:sleeper', label='nap', path='nap.txt')")
+    child.expect(">>>")
+    child.sendline("print(bean('nap').state.value + '!')")
+    child.expect_exact("running!")
+    child.expect(">>>")
+    child.sendline("await signal('nothing')")
+    child.expect_exact("no handler is registered")
+    child.expect(">>>")
+    child.sendline("exit()")
+    child.expect(pexpect.EOF)
+    # the pod noticed nothing: a new session still works and the bean added is there
+    again = telnet(pod.port)
+    again.sendline("print(bean('nap').id * 10)")
+    again.expect_exact("30")
+    again.sendline("exit()")
+    again.expect(pexpect.EOF)
+    assert pod.proc.popen.poll() is None
+    pod.proc.signal(signal.SIGTERM)
+    assert pod.proc.wait() == 0
+
+
+def test_two_sessions_have_their_own_variables_and_output(start_pod: Callable[..., Pod]) -> None:
+    pod = start_pod()
+    a, b = Raw(pod.port), Raw(pod.port)
+    a.read_until(">>>")
+    b.read_until(">>>")
+    a.send("secret = 40 + 2\r")
+    a.send("print('from ' + 'A', secret)\r")
+    a.read_until("from A 42")
+    b.send("print('B sees', 'secret' in globals())\r")
+    b.read_until("B sees False")
+    assert "from A" not in b.screen
+    assert "from A" not in pod.proc.output  # print() went to the session, not the server's stdout
+    a.send("exit()\r")
+    assert a.closed()
+    b.send("print(6 * 7 * 10)\r")  # the other session goes on
+    b.read_until("420")
+    b.close()
+
+
+def test_password_right_wrong_and_never_logged(start_pod: Callable[..., Pod]) -> None:
+    pod = start_pod(password="s3cret-pw")
+    wrong = Raw(pod.port)
+    wrong.read_until("Password:")
+    started = time.monotonic()
+    wrong.send("guess\r\n")
+    assert wrong.closed()
+    assert time.monotonic() - started >= 0.9  # a short delay before the door closes
+    assert ">>>" not in wrong.screen
+    pod.proc.wait_for("wrong password from 127.0.0.1:")
+    right = Raw(pod.port)
+    right.read_until("Password:")
+    right.send("s3cret-pw\r\n")
+    right.read_until(">>>")
+    right.send("print('in' + 'side')\r")
+    right.read_until("inside")
+    right.close()
+    assert "s3cret-pw" not in pod.proc.output
+
+
+def test_non_loopback_host_without_password_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "beans.py").write_text(BEANS)
+    code, out = run("run", "--telnet", f"0.0.0.0:{free_port()}", "beans:heartbeat:path=b.txt", cwd=tmp_path)
+    assert code == 2, out
+    assert "not loopback" in out and "password" in out
+    assert "Traceback" not in out
+
+
+@needs_telnet
+def test_a_stopped_client_does_not_stall_the_pod(start_pod: Callable[..., Pod]) -> None:
+    pod = start_pod(output_limit=256 * 1024)
+    child = telnet(pod.port)
+    before, _ = heartbeat(pod.beat)
+    child.sendline("print('x' * 20_000_000)")
+    child.expect_exact("xxxx")
+    os.kill(child.pid, signal.SIGSTOP)  # the client stops reading with 20 MB in flight
+    try:
+        pod.proc.wait_for("dropping 127.0.0.1", timeout=15)
+        _, beat_at = heartbeat(pod.beat)
+        deadline = time.monotonic() + 5
+        while heartbeat(pod.beat)[1] < beat_at + 0.5 and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling the bean's file with a deadline
+        worst, last = heartbeat(pod.beat)
+        assert last >= beat_at + 0.5, "the heartbeat bean stopped beating"
+        assert worst < 0.5, f"the loop stalled for {worst:.3f} s"
+    finally:
+        os.kill(child.pid, signal.SIGCONT)
+        child.terminate(force=True)
+
+
+def test_silent_connections_and_garbage_leave_the_pod_healthy(start_pod: Callable[..., Pod]) -> None:
+    pod = start_pod()
+    silent = [socket.create_connection(("127.0.0.1", pod.port), timeout=5) for _ in range(40)]
+    garbage = socket.create_connection(("127.0.0.1", pod.port), timeout=5)
+    _open.extend([*silent, garbage])
+    payload = bytes(range(256)) * 256  # 64 KiB: NULs, IACs, broken sequences
+    try:
+        garbage.sendall(b"\xff\xfa\x18" + payload + b"\x00" * 1024)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server may close it part way: that is the point
+    session = Raw(pod.port)
+    session.read_until(">>>")
+    session.send("print('healthy', 20 + 1)\r")
+    session.read_until("healthy 21")
+    for sock in silent:  # the silent ones are closed after login_timeout
+        sock.settimeout(10)
+        assert sock.recv(65536) is not None
+    worst, _ = heartbeat(pod.beat)
+    assert worst < 0.5
+    for sock in [*silent, garbage]:
+        sock.close()
+    session.close()
+    pod.proc.signal(signal.SIGTERM)
+    assert pod.proc.wait() == 0
+
+
+def test_http_looking_input_is_closed_and_never_evaluated(start_pod: Callable[..., Pod]) -> None:
+    pod = start_pod()
+    marker = pod.tmp / "pwned.txt"
+    raw = Raw(pod.port, negotiate=False)
+    raw.send(f"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\nopen({str(marker)!r}, 'w')\r\n")
+    assert raw.closed(timeout=5)
+    pod.proc.wait_for("HTTP")
+    assert not marker.exists()
+
+
+def test_max_sessions_tells_the_next_client(start_pod: Callable[..., Pod]) -> None:
+    pod = start_pod(max_sessions=1)
+    first = Raw(pod.port)
+    first.read_until(">>>")
+    second = Raw(pod.port)
+    second.read_until("too many sessions")
+    assert second.closed()
+    first.close()
+
+
+def test_client_vanishing_cancels_its_statement(start_pod: Callable[..., Pod]) -> None:
+    pod = start_pod()
+    flag = pod.tmp / "nap.txt"
+    raw = Raw(pod.port)
+    raw.read_until(">>>")
+    raw.send(f"import beans; print('nap' + 'ping'); await beans.sleeper({str(flag)!r})\r")
+    raw.read_until("napping")
+    raw.close()
+    deadline = time.monotonic() + 5
+    while not flag.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling for the statement's finally block, with a deadline
+    assert flag.read_text() == "cancelled"
+
+
+def test_sigint_still_stops_the_pod_after_console_statements(start_pod: Callable[..., Pod]) -> None:
+    pod = start_pod()
+    raw = Raw(pod.port)
+    raw.read_until(">>>")
+    for i in range(3):
+        raw.send(f"print({i} + 500)\r")
+        raw.read_until(str(i + 500))
+    sent = pod.proc.signal(signal.SIGINT)
+    raw.read_until("goodbye")
+    assert pod.proc.wait() == 0
+    assert time.monotonic() - sent < 4
+
+
+def test_attach_round_trip_and_refused_connection(start_pod: Callable[..., Pod]) -> None:
+    pod = start_pod()
+    env = {**os.environ, "TERM": "xterm", "PROMPT_TOOLKIT_NO_CPR": "1"}
+    child = pexpect.spawn(
+        sys.executable, ["-m", "aiopod", "attach", str(pod.port)], env=env, encoding="utf-8", timeout=10
+    )
+    child.expect(">>>")
+    child.sendline("print('att' + 'ached')")
+    child.expect_exact("attached")
+    child.expect(">>>")
+    child.sendeof()
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    closed = subprocess.run(
+        [sys.executable, "-m", "aiopod", "attach", f"127.0.0.1:{free_port()}"],
+        capture_output=True, text=True, timeout=20,
+    )  # fmt: skip
+    assert closed.returncode == 1
+    assert "cannot connect to 127.0.0.1:" in closed.stderr
