@@ -26,23 +26,23 @@ def import_from_string(path: str) -> Any:
             f"cannot import {path!r}: no module named {exc.name!r} "
             "(is it installed, or is the current directory the one holding it?)"
         ) from exc
-    except (AttributeError, ValueError) as exc:
-        raise ImportStringError(f"cannot import {path!r}: {exc}") from exc
     except Exception as exc:
-        raise ImportStringError(f"cannot import {path!r}: {_where(exc)}{type(exc).__name__}: {exc}") from exc
+        where = _where(exc)
+        if isinstance(exc, AttributeError | ValueError) and not where:
+            # resolve_name's own errors (no such attribute, a malformed name) say it all
+            raise ImportStringError(f"cannot import {path!r}: {exc}") from exc
+        raise ImportStringError(f"cannot import {path!r}: {where}{type(exc).__name__}: {exc}") from exc
 
 
 def _where(exc: BaseException) -> str:
-    """``file:line: `` of the innermost module-level line that raised ``exc``.
+    """``file:line: `` of the innermost module-level line that raised ``exc`` ("" if none did).
 
     Module code, not the innermost frame: that one is often in the stdlib (``<frozen os>``
     for a missing environment variable), which does not say which line of the bean's
     module to fix.
     """
-    frames = traceback.extract_tb(exc.__traceback__)
-    modules = [frame for frame in frames if frame.name == "<module>"]
-    frame = modules[-1] if modules else frames[-1] if frames else None
-    return f"{frame.filename}:{frame.lineno}: " if frame is not None else ""
+    modules = [frame for frame in traceback.extract_tb(exc.__traceback__) if frame.name == "<module>"]
+    return f"{modules[-1].filename}:{modules[-1].lineno}: " if modules else ""
 
 
 def qualified_name(obj: Any) -> str:

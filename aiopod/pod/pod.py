@@ -65,7 +65,8 @@ class Pod:
         self._manual: set[int] = set()  # beans being restarted by restart()/reload()
         self._cancelled: set[int] = set()  # beans cancel() was asked to end: never restarted
         self._stop_signal: str | None = None
-        self._stop_listeners: list[Callable[[str], None]] = []
+        self._stop_listeners: list[Callable[[str], object]] = []
+        self._start_listeners: list[Callable[[], object]] = []
         #: Asked first when SIGINT arrives; one that returns True has taken it (the
         #: console cancels its running statement) and the pod does not stop.
         self.interrupt_handlers: list[Callable[[], bool]] = []
@@ -203,6 +204,8 @@ class Pod:
         for bean in list(self._beans.values()):
             if bean.state is BeanState.PENDING:
                 self._start(bean)
+        for listener in self._start_listeners:
+            listener()
         if self._stop_signal is None and (self.keep_alive or self._live):
             await self._wake.wait()
         await self._shutdown()
@@ -241,7 +244,11 @@ class Pod:
         if self._force is not None and not self._force.done():
             self._force.set_result(None)
 
-    def on_stop(self, listener: Callable[[str], None]) -> None:
+    def on_start(self, listener: Callable[[], object]) -> None:
+        """Call ``listener()`` once every queued bean has been started."""
+        self._start_listeners.append(listener)
+
+    def on_stop(self, listener: Callable[[str], object]) -> None:
         """Call ``listener(signal_name)`` once, when a stop begins."""
         self._stop_listeners.append(listener)
 

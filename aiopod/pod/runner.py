@@ -15,6 +15,7 @@ from types import FrameType
 from typing import Any
 
 from ._loops import loop_factory
+from ._notify import notify
 from .config import PodConfig
 from .pod import CANCEL_GRACE, Pod
 
@@ -180,6 +181,8 @@ def run_pod(
     deadline = StopDeadline(settings.stop_wait_time)
     signals = ProcessSignals(pod, deadline)
     pod.on_stop(deadline.started)
+    pod.on_start(lambda: notify("READY=1"))
+    pod.on_stop(lambda _: notify("STOPPING=1"))
     runner = asyncio.Runner(debug=settings.debug, loop_factory=factory)
     loop = runner.get_loop()
     if settings.debug:
