@@ -31,10 +31,13 @@ class Config(MutableMapping[str, Any]):
         object.__setattr__(self, "_data", dict(data or {}))
 
     def __getattr__(self, name: str) -> Any:
+        # Through __dict__: copy and pickle look attributes up before _data is restored,
+        # and self._data would recurse into __getattr__ for ever.
+        data = self.__dict__.get("_data", {})
         try:
-            return self._data[name]
+            return data[name]
         except KeyError:
-            known = ", ".join(sorted(self._data)) or "none"
+            known = ", ".join(sorted(data)) or "none"
             raise AttributeError(f"config has no {name!r} (it has: {known})") from None
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -54,6 +57,9 @@ class Config(MutableMapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._data)
+
+    def __copy__(self) -> Config:
+        return type(self)(self._data)  # its own keys, as dict.copy() would give
 
     def __repr__(self) -> str:
         return f"Config({self._data!r})"
