@@ -24,6 +24,8 @@ logger = logging.getLogger("aiopod")
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 #: With STOP_WAIT_TIME None, how long the loop may take to even notice a stop.
 ACK_TIMEOUT = 5.0
+#: A second Ctrl-C ends the process at once if the loop has not answered the first for this long.
+BLOCKED_AFTER = 1.0
 #: Time on top of STOP_WAIT_TIME and the cancel grace for handlers and loop teardown.
 DEADLINE_MARGIN = 2.0
 
@@ -100,6 +102,7 @@ class ProcessSignals:
         self.deadline = deadline
         self.received = 0
         self._stop_requested = False
+        self._first_at = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._previous: dict[int, Any] = {}
 
@@ -109,8 +112,13 @@ class ProcessSignals:
             self._previous[sig] = signal.signal(sig, self.handle)
 
     def restore(self) -> None:
+        """Give the signals back; after a stop by signal, ignore late ones instead.
+
+        A burst of SIGTERMs outlasts the stop: one arriving after the default handler is
+        back would kill the exiting process with status -15 (or raise KeyboardInterrupt).
+        """
         for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
+            signal.signal(sig, signal.SIG_IGN if self.received else previous)
         self._previous.clear()
 
     def handle(self, signum: int, frame: FrameType | None = None) -> None:
@@ -123,10 +131,12 @@ class ProcessSignals:
         # (Python runs handlers between bytecodes), and both calls would then see received == 2.
         if not self._stop_requested:
             self._stop_requested = True
+            self._first_at = time.monotonic()
             self._call(self.pod.request_stop, signal.Signals(signum).name)
         elif signum == signal.SIGINT:
-            if not self.deadline.acknowledged:
-                self.deadline.expire("second SIGINT while the event loop is blocked")
+            waited = time.monotonic() - self._first_at
+            if not self.deadline.acknowledged and waited > BLOCKED_AFTER:
+                self.deadline.expire(f"second SIGINT and the event loop has not answered the first for {waited:.1f} s")
             self._call(self.pod.force_stop)
 
     def _call(self, callback: Callable[..., None], *args: Any) -> None:
@@ -143,10 +153,10 @@ def configure_logging(level: str | int) -> None:
     logging.getLogger("aiopod").setLevel(level)
 
 
-async def _leftover_tasks() -> None:
+async def _leftover_tasks(pod: Pod) -> None:
     """Cancel tasks the beans started and did not keep track of, so loop teardown cannot hang."""
-    current = asyncio.current_task()
-    tasks = [t for t in asyncio.all_tasks() if t is not current]
+    skip = {asyncio.current_task(), *(bean.task for bean in pod.refused)}  # reported already
+    tasks = [t for t in asyncio.all_tasks() if t not in skip]
     if not tasks:
         return
     logger.debug("cancelling %d tasks left behind by beans", len(tasks))
@@ -197,7 +207,7 @@ def run_pod(
             except (KeyboardInterrupt, SystemExit):
                 continue  # raised in a bean: its done callback has asked the pod to stop
         deadline.started()
-        runner.run(_leftover_tasks())
+        runner.run(_leftover_tasks(pod))
     finally:
         signals.restore()
         if not pod.refused:
