@@ -8,7 +8,7 @@ import traceback
 from collections.abc import Iterable
 from typing import Any
 
-from prompt_toolkit.completion import CompleteEvent, Completer, Completion, merge_completers
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 from ptpython.completer import PythonCompleter
 from ptpython.repl import PythonRepl, ReplExit
@@ -21,15 +21,22 @@ _SIGNAL_LABEL = re.compile(r"\bsignal\(\s*['\"][^'\"]*['\"]\s*,(?:\s*['\"][^'\"]
 
 
 class BeanLabelCompleter(Completer):
-    """Completes bean labels inside ``cancel("``, ``where("``, ``signal("name", "``..."""
+    """Completes bean labels inside ``cancel("``, ``where("``, ``signal("name", "``...
 
-    def __init__(self, pod: Pod) -> None:
+    Elsewhere it defers to ``fallback`` (ptpython's Python completer), which would
+    otherwise offer string completions of its own beside the labels.
+    """
+
+    def __init__(self, pod: Pod, fallback: Completer | None = None) -> None:
         self.pod = pod
+        self.fallback = fallback
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
         before = document.text_before_cursor
         match = _BEAN_ARG.search(before) or _SIGNAL_LABEL.search(before)
         if match is None:
+            if self.fallback is not None:
+                yield from self.fallback.get_completions(document, complete_event)
             return
         quote, prefix = match.group(1), match.group(2)
         labels = sorted({b.label for b in self.pod.beans if b.label is not None})
@@ -52,9 +59,7 @@ class PodRepl(PythonRepl):
         self.namespace = build_namespace(pod, self._leave)
         kwargs.setdefault("get_globals", lambda: self.namespace)
         super().__init__(*args, **kwargs)
-        self.completer = merge_completers(
-            [BeanLabelCompleter(pod), PythonCompleter(self.get_globals, self.get_locals, lambda: False)]
-        )
+        self.completer = BeanLabelCompleter(pod, PythonCompleter(self.get_globals, self.get_locals, lambda: False))
         # Completing while typing runs jedi on every key press; on the pod's loop that
         # showed up as 250-490 ms gaps for the beans. Tab still completes.
         self.complete_while_typing = False

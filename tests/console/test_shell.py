@@ -13,6 +13,7 @@ import pexpect
 import pytest
 
 PROMPT = ">>>"
+ACCEPTED = "\x1b[?2004l"
 
 BEANS = """
 import asyncio
@@ -72,6 +73,9 @@ class Shell:
     def run(self, line: str, expect: str | None = None) -> str:
         """Type ``line``, wait for ``expect`` (if given) and the next prompt; return the output."""
         self.child.sendline(line)
+        # The prompt is redrawn with every key typed, so ">>>" alone could match the echo:
+        # first wait for the input to be accepted (prompt_toolkit turns bracketed paste off).
+        self.child.expect_exact(ACCEPTED)
         if expect is not None:
             self.child.expect_exact(expect)
         before = self.child.before or ""
@@ -185,7 +189,9 @@ def test_completion_offers_bean_labels(shell: Callable[..., Shell], tmp_path: Pa
     sh.child.send("where('alp")
     sh.child.send("\t")
     sh.child.expect_exact("alphabet'")
-    sh.child.sendline(")")
+    sh.child.send(")")
+    sh.child.expect_exact(")")  # the completed line is drawn before Enter goes
+    sh.child.send("\r")
     sh.child.expect_exact("in worker")
     sh.prompt()
     sh.child.sendeof()
