@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,8 @@ def _telnet_spec(address: str) -> BeanSpec:
 
 def fail(exc: BaseException, debug: bool) -> None:
     """One line per problem on stderr (a traceback only with --debug), then exit 2."""
+    # Nothing started: coroutine-object beans of a rejected config are never awaited, on purpose.
+    warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
     if debug:
         traceback.print_exception(exc)
     problems = exc.problems if isinstance(exc, ConfigError) else [str(exc)]

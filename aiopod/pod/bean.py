@@ -55,7 +55,9 @@ def classify(obj: Any) -> Kind:
     if inspect.iscoroutinefunction(obj):
         return Kind.PASS_CONTEXT if getattr(obj, PASS_CONTEXT, None) is not None else Kind.FUNCTION
     what = type(obj).__name__
-    if callable(obj):
+    if inspect.isasyncgenfunction(obj):
+        what = "an async generator function"
+    elif callable(obj):
         what = "a plain (not async) " + ("function" if inspect.isfunction(obj) else "callable")
     raise TypeError(
         f"{what} is not a bean: give a coroutine function, a coroutine object, "

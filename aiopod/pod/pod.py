@@ -11,7 +11,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
 from .bean import Bean, BeanState
@@ -20,7 +20,7 @@ from .context import BeanContext, default_label
 from .errors import BeanNotFound, ConfigError, PodStateError
 from .health import Health, LoopMonitor
 from .signals import HandlerResult, SignalHub
-from .supervision import RestartPolicy, parse_restart
+from .supervision import LogThrottle, RestartPolicy, parse_restart
 
 logger = logging.getLogger("aiopod")
 
@@ -71,6 +71,8 @@ class Pod:
         #: console cancels its running statement) and the pod does not stop.
         self.interrupt_handlers: list[Callable[[], bool]] = []
         self.monitor = LoopMonitor(threshold=block_threshold)
+        self._throttle = LogThrottle(logger)
+        self._background: set[asyncio.Task[Any]] = set()
 
     # -- the beans ------------------------------------------------------------------
 
@@ -296,7 +298,7 @@ class Pod:
             if not (cancelled and (by_cancel or policy.policy == "on-failure")):
                 self._schedule_restart(bean, policy, exc)
                 return
-        if failed:
+        if failed and self._throttle.allow():
             logger.error("bean %s failed", bean.describe(), exc_info=exc)
         state = BeanState.CANCELLED if cancelled else BeanState.FAILED if failed else BeanState.FINISHED
         self._ended(bean, state)
@@ -306,23 +308,25 @@ class Pod:
 
     def _schedule_restart(self, bean: Bean, policy: RestartPolicy, exc: BaseException | None) -> None:
         delay = policy.next_delay()
-        what = f"failed ({type(exc).__name__}: {exc})" if exc is not None else "ended"
+        what = "failed" if exc is not None else "ended"
         if delay is None:
-            if exc is not None:
-                logger.error("bean %s failed", bean.describe(), exc_info=exc)
-            logger.error(
-                "bean %s %s %d times within %g s: giving up (restart max=%d)",
-                bean.describe(), what, policy.max + 1, policy.window, policy.max,
-            )  # fmt: skip
+            if self._throttle.allow():
+                if exc is not None:
+                    logger.error("bean %s failed", bean.describe(), exc_info=exc)
+                logger.error(
+                    "bean %s %s %d times within %g s: giving up (restart max=%d)",
+                    bean.describe(), what, policy.max + 1, policy.window, policy.max,
+                )  # fmt: skip
             if bean.exception is None:
                 bean.exception = RuntimeError(f"restart limit reached ({policy.max} in {policy.window:g} s)")
             self._ended(bean, BeanState.FAILED)
             return
-        if exc is not None:
-            logger.error("bean %s failed", bean.describe(), exc_info=exc)
-        logger.warning(
-            "restarting %s (%d/%d) in %.1f s", bean.label or bean.describe(), len(policy.history), policy.max, delay
-        )
+        if self._throttle.allow():
+            if exc is not None:
+                logger.error("bean %s failed", bean.describe(), exc_info=exc)
+            logger.warning(
+                "restarting %s (%d/%d) in %.1f s", bean.label or bean.describe(), len(policy.history), policy.max, delay
+            )
         bean.state = BeanState.RESTARTING
         assert self._loop is not None
         self._restart_timers[bean.id] = self._loop.call_later(delay, self._restart_now, bean)
@@ -380,6 +384,7 @@ class Pod:
             await self._cancel(self._live_beans())
         self._phase = "stopped"
         self.monitor.stop()
+        self._throttle.summary()
 
     def _idle_future(self) -> asyncio.Future[None]:
         assert self._loop is not None
@@ -430,7 +435,7 @@ class Pod:
     async def restart(self, ref: BeanRef, *, wait: float | None = None) -> list[Bean]:
         """Stop these beans (cancel, bounded wait) and start them again, same id and label."""
         beans = self.get_beans(ref)
-        await self._relaunch(beans, {}, wait)
+        await self._detached(self._relaunch(beans, {}, wait))
         return beans
 
     async def reload(self, ref: BeanRef, *, wait: float | None = None) -> list[Bean]:
@@ -453,8 +458,15 @@ class Pod:
         for bean in beans:
             obj, _, kind = resolve_core(bean.core)
             fresh[bean.id] = (obj, kind)
-        await self._relaunch(beans, fresh, wait)
+        await self._detached(self._relaunch(beans, fresh, wait))
         return beans
+
+    async def _detached(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run ``coro`` in its own task: a bean restarting itself is cancelled on the way."""
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)  # keep a strong reference until it is done
+        task.add_done_callback(self._background.discard)
+        await asyncio.shield(task)
 
     @staticmethod
     def _module_of(bean: Bean) -> str:
@@ -503,6 +515,9 @@ class Pod:
         from pathlib import Path
 
         data = read_config_file(path)
+        folder = str(Path(path).resolve().parent)
+        if folder not in sys.path:  # as for -c: beans beside the config import
+            sys.path.append(folder)
         entries = data.get("BEANS", [])
         if not isinstance(entries, list | tuple):
             raise ConfigError(f"{path}: BEANS must be a list of dicts, got {type(entries).__name__}")

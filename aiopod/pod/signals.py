@@ -104,7 +104,7 @@ class SignalHub:
 
     @staticmethod
     def _failed(sig: str, reg: _Registration, exc: BaseException) -> HandlerResult:
-        who = reg.bean.describe() if reg.bean is not None else "the pod"
+        who = f"of bean {reg.bean.describe()}" if reg.bean is not None else "registered on the pod"
         name = getattr(reg.handler, "__qualname__", repr(reg.handler))
-        logger.error("handler %s of bean %s failed on signal %r", name, who, sig, exc_info=exc)
+        logger.error("handler %s %s failed on signal %r", name, who, sig, exc_info=exc)
         return HandlerResult(sig, reg.handler, reg.bean, error=exc)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -68,3 +70,46 @@ def parse_restart(value: Any) -> RestartPolicy | None:
     if policy == "no":
         return None
     return RestartPolicy(policy, int(parsed["max"]), float(parsed["window"]), float(parsed["backoff"]))
+
+
+class LogThrottle:
+    """At most ``limit`` detailed lines per ``window`` seconds, then one summary line.
+
+    A restart storm (thousands of beans failing fast) must not flood the log.
+    """
+
+    def __init__(self, logger: logging.Logger, limit: int = 20, window: float = 5.0) -> None:
+        self.logger = logger
+        self.limit = limit
+        self.window = window
+        self._start = -window
+        self._count = 0
+        self._suppressed = 0
+        self._flush: asyncio.TimerHandle | None = None
+
+    def allow(self) -> bool:
+        """Whether the next detailed line may be logged; counts the ones that may not."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if now - self._start >= self.window:
+            self._start, self._count = now, 0
+        self._count += 1
+        if self._count <= self.limit:
+            return True
+        self._suppressed += 1
+        if self._flush is None:
+            self._flush = loop.call_at(self._start + self.window, self.summary)
+        return False
+
+    def summary(self) -> None:
+        """Log how many lines were held back (also called when the pod stops)."""
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        if self._suppressed:
+            self.logger.warning(
+                "%d more bean failures and restarts were not logged one by one (more than %d in %g s); "
+                "see ps() or pod.beans",
+                self._suppressed, self.limit, self.window,
+            )  # fmt: skip
+            self._suppressed = 0
