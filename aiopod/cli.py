@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sys
 import traceback
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +103,28 @@ def _telnet_spec(address: str) -> BeanSpec:
     return make_spec(entry, f"--telnet {address}")
 
 
+class StartupInterrupted(BaseException):
+    """SIGINT or SIGTERM arrived while the config and bean modules were still loading."""
+
+
+@contextlib.contextmanager
+def startup_signals() -> Iterator[None]:
+    """Until the pod owns the signals, a stop signal abandons the start (importing can be slow)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise StartupInterrupted(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    except StartupInterrupted as exc:
+        click.echo(f"aiopod: {exc.args[0]} while starting up: stopped before any bean ran", err=True)
+        sys.exit(0)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
 def fail(exc: BaseException, debug: bool) -> None:
     """One line per problem on stderr (a traceback only with --debug), then exit 2."""
     # Nothing started: coroutine-object beans of a rejected config are never awaited, on purpose.
@@ -127,7 +152,8 @@ def run(config_path: str | None, beans: tuple[str, ...], debug: bool | None, **o
     'example.helloworld:hi=Ozzy,n=2' (escape a literal ',' or '=' as '\\,' '\\=').
     """
     try:
-        settings = prepare(config_path, beans, debug=debug, **options)
+        with startup_signals():
+            settings = prepare(config_path, beans, debug=debug, **options)
     except ConfigError as exc:
         fail(exc, bool(debug))
         return
@@ -154,7 +180,8 @@ def shell(
     from .console import run_shell  # the console's imports are not paid by 'aiopod run'
 
     try:
-        settings = prepare(config_path, beans, debug=debug, **options)
+        with startup_signals():
+            settings = prepare(config_path, beans, debug=debug, **options)
     except ConfigError as exc:
         fail(exc, bool(debug))
         return
