@@ -174,3 +174,20 @@ def test_sigterm_during_a_slow_config_import_is_bounded(write: Callable[[str, st
     assert proc.wait() == 0
     assert time.monotonic() - sent < 2.0
     assert "SIGTERM while starting" in proc.output
+
+
+def test_debug_turns_on_asyncio_debug_and_slow_callback_logs(write: Callable[[str, str], Path], tmp_path: Path) -> None:
+    write(
+        "slowcb.py",
+        """
+        import asyncio, time
+
+        async def slow(**kw):
+            print("debug", asyncio.get_running_loop().get_debug(), flush=True)
+            time.sleep(0.3)  # a 300 ms step: asyncio's debug mode reports it
+        """,
+    )
+    code, out = run("run", "--debug", "slowcb:slow", cwd=tmp_path)
+    assert code == 0, out
+    assert "debug True" in out
+    assert "took 0.3" in out  # asyncio: "Executing <Task ...> took 0.300 seconds"

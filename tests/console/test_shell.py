@@ -220,3 +220,22 @@ def test_sigint_stops_the_pod_when_no_statement_runs(shell: Callable[..., Shell]
     os.kill(sh.child.pid, signal.SIGINT)  # from outside, as `kill -INT` would
     sh.child.expect_exact("worker got SIGINT")
     assert sh.exit_status() == 0
+
+
+def test_history_persists_across_sessions(tmp_path: Path) -> None:
+    (tmp_path / "beans.py").write_text(BEANS)
+    env = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "XDG_STATE_HOME": str(tmp_path / "state")}
+    for statement in ("first_value = 6 * 7", "second_value = 7 * 6"):
+        child = pexpect.spawn(
+            sys.executable, ["-m", "aiopod", "shell"], cwd=str(tmp_path), env=env, encoding="utf-8", timeout=15
+        )
+        child.expect(PROMPT)
+        child.sendline(statement)
+        child.expect_exact(ACCEPTED)
+        child.expect(PROMPT)
+        child.sendeof()
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 0
+    history = (tmp_path / "state" / "aiopod" / "history").read_text()
+    assert "first_value = 6 * 7" in history and "second_value = 7 * 6" in history

@@ -1,0 +1,77 @@
+"""``aiopod.contrib.tcp_server.TCPServerAdapter``: a Server subclass and a Protocol, over real sockets."""
+
+from __future__ import annotations
+
+import socket
+
+from tests.contrib.conftest import STOP_WAIT_TIME, Write, free_port, start, stop
+
+
+def round_trip(port: int, data: bytes) -> tuple[socket.socket, bytes]:
+    """Connect, send ``data``, return the open connection and the first reply."""
+    conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+    conn.sendall(data)
+    return conn, conn.recv(1024)
+
+
+def test_echo_round_trips_then_sigterm_closes_listeners_and_open_connections() -> None:
+    port, protocol_port = free_port(), free_port()
+    env = {"AIOPOD_PORT": str(port), "AIOPOD_PROTOCOL_PORT": str(protocol_port)}
+    with start("contrib_tcp_server.py", env=env) as proc:
+        proc.wait_for(f"tcp server listening on 127.0.0.1:{protocol_port}")
+        proc.wait_for(f"tcp server listening on 127.0.0.1:{port}")
+        server_conn, server_reply = round_trip(port, b"hello pod\n")
+        protocol_conn, protocol_reply = round_trip(protocol_port, b"hello protocol")
+        with server_conn, protocol_conn:
+            assert server_reply == b"HELLO POD\n"
+            assert protocol_reply == f"{protocol_port}: hello protocol".encode()
+            code, elapsed = stop(proc)
+            assert server_conn.recv(1024) == b""  # closed by the server
+            assert protocol_conn.recv(1024) == b""
+    out = proc.output
+    assert code == 0, out
+    assert "echo server got SIGTERM" in out
+    assert "echo server cleaned up" in out
+    assert "cancelling" not in out
+    assert elapsed < STOP_WAIT_TIME, out
+    for listening in (port, protocol_port):
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", listening)) != 0
+
+
+def test_port_in_use_fails_the_bean_naming_the_address(write: Write, busy_port: int) -> None:
+    config = write(
+        "busy.py",
+        f"BEANS = [{{'core': 'aiopod.contrib.tcp_server.TCPServerAdapter', 'label': 'tcp', 'port': {busy_port}}}]\n",
+    )
+    with start(config) as proc:
+        code = proc.wait()
+    out = proc.output
+    assert code == 1, out
+    assert "bean #1 'tcp' (aiopod.contrib.tcp_server.TCPServerAdapter) failed" in out
+    assert f"ConfigError: tcp server cannot listen on 127.0.0.1:{busy_port}: Address already in use" in out
+
+
+def test_bad_server_and_protocol_are_config_errors(write: Write) -> None:
+    config = write(
+        "bad.py",
+        """
+        BEANS = [{
+            "core": "aiopod.contrib.tcp_server.TCPServerAdapter",
+            "server": "contrib_servers.Clock",
+            "protocol": "contrib_servers.NoSuchProtocol",
+            "port": 70000,
+        }]
+        """,
+    )
+    with start(config) as proc:
+        code = proc.wait()
+    errors = [line for line in proc.output.splitlines() if line.startswith("aiopod: error:")]
+    assert code == 2, proc.output
+    assert errors == [
+        f"aiopod: error: {config}: BEANS[0]: port: 70000 is not a port: give a number from 0 to 65535",
+        f"aiopod: error: {config}: BEANS[0]: server: 'contrib_servers.Clock' is not a subclass of "
+        "aiopod.contrib.tcp_server.Server",
+        f"aiopod: error: {config}: BEANS[0]: protocol: cannot import 'contrib_servers.NoSuchProtocol': "
+        "module 'contrib_servers' has no attribute 'NoSuchProtocol'",
+    ]
