@@ -48,13 +48,20 @@ class Pending:
     def __init__(self, coro: Coroutine[Any, Any, Any], what: str) -> None:
         self.what = what
         self.task = asyncio.ensure_future(coro)
+        # Left to run in the background, its error shows in repr() instead of as
+        # "Task exception was never retrieved" on the server's stderr.
+        self.task.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     def __await__(self) -> Any:
         return self.task.__await__()
 
     def __repr__(self) -> str:
-        state = "done" if self.task.done() else "running"
-        return f"<{self.what}: {state}>"
+        if not self.task.done():
+            return f"<{self.what}: running>"
+        if self.task.cancelled():
+            return f"<{self.what}: cancelled>"
+        error = self.task.exception()
+        return f"<{self.what}: failed: {error!r}>" if error is not None else f"<{self.what}: done>"
 
 
 def format_uptime(seconds: float) -> str:
