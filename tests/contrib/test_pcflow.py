@@ -85,3 +85,15 @@ def test_a_failing_producer_fails_the_bean_after_its_items_are_consumed(write: W
     assert sorted(numbers(out, "consumed")) == [0, 1, 2, 3, 4]
     assert "bean #1 'broken' (broken.Broken) failed" in out
     assert "OSError: source went away" in out
+
+
+def test_bad_consumer_num_and_queue_size_are_config_errors(write: Write) -> None:
+    config = write("bad.py", "BEANS = [{'core': 'contrib_servers.Numbers', 'consumer_num': 0, 'queue_size': 'ten'}]\n")
+    with start(config) as proc:
+        code = proc.wait()
+    errors = [line.split(": ", 3)[-1] for line in proc.output.splitlines() if line.startswith("aiopod: error:")]
+    assert code == 2, proc.output
+    assert errors == [
+        "BEANS[0]: consumer_num: 0 must be a whole number >= 1",
+        "BEANS[0]: queue_size: 'ten' must be a whole number >= 0",
+    ]

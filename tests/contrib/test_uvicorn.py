@@ -119,3 +119,30 @@ def test_bad_app_and_options_are_config_errors(write: Write) -> None:
         "balancer instead",
         'BEANS[2]: app: missing; add "app": "package.module:app" (an ASGI application)',
     ]
+
+
+def test_a_failing_lifespan_startup_fails_the_bean_not_the_process(write: Write) -> None:
+    write(
+        "broken.py",
+        """
+        async def app(scope, receive, send):
+            await receive()
+            await send({"type": "lifespan.startup.failed", "message": "no database"})
+        """,
+    )
+    config = write(
+        "config.py",
+        f"""
+        BEANS = [
+            {{"core": "aiopod.contrib.uvicorn.UvicornAdapter", "label": "web", "app": "broken:app",
+              "port": {free_port()}, "lifespan": "on"}},
+        ]
+        """,
+    )
+    with start(config) as proc:
+        code = proc.wait()
+    out = proc.output
+    assert code == 1, out
+    assert "no database" in out
+    assert "bean #1 'web' (aiopod.contrib.uvicorn.UvicornAdapter) failed" in out
+    assert "AiopodError: uvicorn could not start 'broken:app' (exit status 3); see its error above" in out

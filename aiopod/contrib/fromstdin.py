@@ -1,0 +1,70 @@
+"""A producer-consumer flow fed by the lines of standard input; it ends at end of input.
+
+::
+
+    from aiopod.contrib.fromstdin import Server
+
+    class Count(Server):
+        async def consume(self, line, **kwargs):
+            print(len(line))
+
+    $ seq 100 | aiopod run -c count.py
+
+Lines are ``bytes`` with their line ending, as in the seed; give ``encoding="utf-8"``
+to get ``str``. Standard input is read without blocking the loop: through the loop's
+pipe transport when it is a pipe, a terminal or a socket, else (a regular file) in a
+worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import AsyncIterator
+from typing import Any, BinaryIO
+
+from .pcflow import Server as FlowServer
+
+#: Longest line accepted, in bytes (asyncio's StreamReader limit).
+LINE_LIMIT = 1 << 20
+
+
+class Server(FlowServer):
+    """A pcflow whose producer yields the lines of standard input (kwargs: ``encoding``, ``line_limit``)."""
+
+    async def produce(
+        self, encoding: str | None = None, line_limit: int = LINE_LIMIT, **kwargs: Any
+    ) -> AsyncIterator[bytes | str]:
+        async for line in read_lines(sys.stdin.buffer, line_limit):
+            yield line if encoding is None else line.decode(encoding)
+
+
+async def read_lines(stream: BinaryIO, limit: int = LINE_LIMIT) -> AsyncIterator[bytes]:
+    """The lines of ``stream`` (a pipe, terminal, socket or file), read without blocking the loop."""
+    fd = stream.fileno()
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=limit)
+    # A duplicate descriptor, so that closing the transport leaves the process's stdin open.
+    pipe = os.fdopen(os.dup(fd), "rb", buffering=0)
+    was_blocking = os.get_blocking(fd)
+    try:
+        transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
+    except ValueError:  # a regular file: the loop cannot watch it, but reading it never waits for long
+        pipe.close()
+        while line := await asyncio.to_thread(stream.readline):
+            yield line
+        return
+    try:
+        while line := await reader.readline():
+            yield line
+    finally:
+        transport.close()
+        # The transport made the descriptor non-blocking, and that flag is shared with
+        # whoever handed us stdin (a shell that would then see EAGAIN): put it back.
+        with contextlib.suppress(OSError):
+            os.set_blocking(fd, was_blocking)
+
+
+__all__ = ["Server", "read_lines"]
