@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import functools
 import importlib
@@ -15,7 +16,7 @@ from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
 from .bean import Bean, BeanState
-from .config import RESERVED, BeanSpec, Config, make_spec, read_config_file, resolve_core
+from .config import RESERVED, BeanSpec, Config, check_kwargs, make_spec, read_config_file, resolve_core
 from .context import BeanContext, default_label
 from .errors import BeanNotFound, ConfigError, PodStateError
 from .health import Health, LoopMonitor
@@ -72,6 +73,8 @@ class Pod:
         self.interrupt_handlers: list[Callable[[], bool]] = []
         self.monitor = LoopMonitor(threshold=block_threshold)
         self._throttle = LogThrottle(logger)
+        self._resolved: dict[int, tuple[Any, str, Any]] = {}
+        self._callback_context = contextvars.copy_context()
         self._background: set[asyncio.Task[Any]] = set()
 
     # -- the beans ------------------------------------------------------------------
@@ -104,9 +107,21 @@ class Pod:
             raise PodStateError("the pod is stopping; it takes no new beans")
         if label is not None and not isinstance(label, str):
             raise TypeError(f"label must be a string, got {label!r}")
-        found, core, kind = resolve_core(obj)
+        found, core, kind = self._resolve(obj)
+        problems = check_kwargs(found, kwargs, f"bean {core!r}")
+        if problems:
+            raise ConfigError(problems)
         policy = parse_restart(restart)
         return self._add(found, core, kind, label if label is not None else default_label(found), kwargs, policy)
+
+    def _resolve(self, obj: Any) -> tuple[Any, str, Any]:
+        """``resolve_core``, remembered for objects added again and again (not strings or coroutines)."""
+        if isinstance(obj, str) or asyncio.iscoroutine(obj):
+            return resolve_core(obj)
+        known = self._resolved.get(id(obj))
+        if known is None or known[0] is not obj:
+            known = self._resolved[id(obj)] = resolve_core(obj)
+        return known
 
     def add_spec(self, spec: BeanSpec) -> Bean:
         """Add a bean from a validated config entry."""
@@ -268,7 +283,8 @@ class Pod:
             return
         bean.started_at, bean.ended_at, bean.state = time.time(), None, BeanState.RUNNING
         bean.task = self._loop.create_task(coro, name=f"bean#{bean.id}")
-        bean.task.add_done_callback(functools.partial(self._on_task_done, bean))
+        # One shared context: add_done_callback would otherwise copy the context per bean.
+        bean.task.add_done_callback(functools.partial(self._on_task_done, bean), context=self._callback_context)
 
     def _on_task_done(self, bean: Bean, task: asyncio.Task[Any]) -> None:
         if bean.task is not task:

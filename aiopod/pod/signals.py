@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("aiopod.signals")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: frozen __init__ costs ~1 us per handler on a 10k fan-out
 class HandlerResult:
     """What one handler did with a signal: returned ``value`` or raised ``error``."""
 
@@ -97,7 +97,7 @@ class SignalHub:
             except Exception as exc:
                 results[index] = self._failed(sig, reg, exc)
                 continue
-            if inspect.isawaitable(value):
+            if value is not None and inspect.isawaitable(value):
                 awaiting.append((index, value))
             else:
                 results[index] = HandlerResult(sig, reg.handler, reg.bean, value)

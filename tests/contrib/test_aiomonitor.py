@@ -20,7 +20,7 @@ def monitor_env() -> dict[str, str]:
 
 
 @pytest.mark.skipif(shutil.which("telnet") is None, reason="needs the telnet client")
-def test_ps_over_telnet_lists_the_beans_and_sigterm_closes_the_monitor() -> None:
+def test_ps_and_console_over_telnet_then_sigterm_closes_the_monitor() -> None:
     env = monitor_env()
     port = env["AIOPOD_MONITOR_PORT"]
     with start("contrib_aiomonitor.py", env=env) as proc:
@@ -34,7 +34,12 @@ def test_ps_over_telnet_lists_the_beans_and_sigterm_closes_the_monitor() -> None
             assert len(rows) == count
             assert any(" bean#1 " in row and "AioMonitorAdapter.__call__()" in row for row in rows), rows
             assert any(" bean#2 " in row and "Server.__call__()" in row for row in rows), rows
-            code, elapsed = stop(proc)  # with the telnet session still open
+            session.sendline("console")  # the Python console has the extra kwargs, pod and context
+            session.expect("This console is running in an asyncio event loop")
+            session.expect(">>> ")
+            session.sendline("greeting, len(pod.beans), context.label")
+            session.expect(r"\('hello from the pod', 2, 'monitor'\)")
+            code, elapsed = stop(proc)  # with the telnet session and its console still open
             session.expect(pexpect.EOF)
         finally:
             session.close(force=True)

@@ -68,3 +68,13 @@ def test_an_async_generator_is_named_as_such() -> None:
 
     with pytest.raises(TypeError, match="an async generator function is not a bean"):
         classify(produce)
+
+
+def test_hot_add_checks_the_beans_kwargs_like_a_config_would() -> None:
+    from aiopod import ConfigError
+    from aiopod.console.telnet import TelnetConsole
+
+    pod = Pod()
+    with pytest.raises(ConfigError, match="not loopback and no password"):
+        pod.add_bean(TelnetConsole, host="0.0.0.0")
+    assert pod.beans == []

@@ -1,0 +1,177 @@
+"""What the benchmarks share: settings, interleaved pairs, subprocess workers, the table."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+BIN = Path(sys.executable).parent
+#: Bytecode caches for every child, outside the repository: startups are measured with
+#: warm .pyc files, as users get them, even where PYTHONDONTWRITEBYTECODE is set.
+PYCACHE = Path(tempfile.gettempdir()) / "aiopod-benchmarks-pycache"
+
+
+class BenchmarkError(RuntimeError):
+    """A measurement could not be taken (a worker failed, a prompt never came)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How hard to try: ``quick`` runs fewer pairs (for a smoke run, not for numbers)."""
+
+    quick: bool = False
+
+    def pairs(self, full: int) -> int:
+        """Interleaved A/B pairs to run."""
+        return min(full, 3) if self.quick else full
+
+    def runs(self, full: int) -> int:
+        """Repeats of an absolute measurement."""
+        return 1 if self.quick else full
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table; ``number`` orders the table (the row of the benchmark brief)."""
+
+    number: int
+    name: str
+    result: str
+    goal: str
+    met: bool | None  # None: nothing to judge (an error, a skipped benchmark)
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """A and B measured in interleaved pairs; ``ratio`` is the median of the pair ratios A/B."""
+
+    a: list[float]
+    b: list[float]
+
+    @property
+    def ratios(self) -> list[float]:
+        return [x / y for x, y in zip(self.a, self.b, strict=True)]
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.ratios)
+
+    def row(self, number: int, name: str, goal: float, names: tuple[str, str], fmt: Callable[[float], str]) -> Row:
+        """A row that passes when the median ratio is at most ``goal``."""
+        a_name, b_name = names
+        ratios = self.ratios
+        detail = (
+            f"{a_name} {fmt(statistics.median(self.a))} vs {b_name} {fmt(statistics.median(self.b))}; "
+            f"pair ratios {min(ratios):.2f}-{max(ratios):.2f} (n={len(ratios)})"
+        )
+        return Row(number, name, f"{self.ratio:.2f}x", f"<= {goal:g}x", self.ratio <= goal, detail)
+
+
+def interleaved(
+    variants: Mapping[str, Callable[[], float]], rounds: int, *, warmup: bool = False
+) -> dict[str, list[float]]:
+    """Measure every variant once per round; ratios taken within a round cancel the machine's load.
+
+    The order changes every round, forwards and backwards (A B, B A, B A, A B; with three:
+    A B C, C B A, B C A, A C B, ...), so no variant always runs first or always follows
+    the same one: a process can be slowed by the one before it (pages it freed).
+    ``warmup`` runs each variant once first, unrecorded (file cache, .pyc).
+    """
+    names = list(variants)
+    if warmup:
+        for name in names:
+            variants[name]()
+    values: dict[str, list[float]] = {name: [] for name in names}
+    for index in range(rounds):
+        shift = (index // 2) % len(names)
+        order = names[shift:] + names[:shift]
+        for name in reversed(order) if index % 2 else order:
+            values[name].append(variants[name]())
+    return values
+
+
+def paired(a: Callable[[], float], b: Callable[[], float], pairs: int, *, warmup: bool = False) -> Comparison:
+    """Measure ``a`` and ``b`` alternately (A B, B A, ...); see :func:`interleaved`."""
+    values = interleaved({"a": a, "b": b}, pairs, warmup=warmup)
+    return Comparison(values["a"], values["b"])
+
+
+def worker(case: str, *args: object, timeout: float = 180.0) -> dict[str, Any]:
+    """Run ``benchmarks._worker CASE ARGS`` in a fresh interpreter; return the JSON it prints last."""
+    command = [PYTHON, "-m", "benchmarks._worker", case, *map(str, args)]
+    try:
+        done = subprocess.run(
+            command, cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise BenchmarkError(f"worker {case} {args} did not finish within {timeout:g} s") from None
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
+        raise BenchmarkError(f"worker {case} {args} exited {done.returncode}: " + " | ".join(tail))
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def aiopod_command() -> list[str]:
+    """The ``aiopod`` console script of this interpreter's environment (``python -m aiopod`` if absent)."""
+    script = BIN / "aiopod"
+    return [str(script)] if script.exists() else [PYTHON, "-m", "aiopod"]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without ``AIOPOD_*``/``PYTHON*`` settings that would change what is measured."""
+    drop = ("AIOPOD_", "PYTHONSTARTUP", "PTPYTHON", "PYTHONDONTWRITEBYTECODE", "PYTHONPYCACHEPREFIX")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
+    env.update(extra)
+    return env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def seconds(value: float) -> str:
+    """``2.91 s``, ``412 ms``, ``3.5 ms``, ``120 us``."""
+    if value >= 1:
+        return f"{value:.2f} s"
+    if value >= 0.1:
+        return f"{value * 1e3:.0f} ms"
+    if value >= 1e-3:
+        return f"{value * 1e3:.1f} ms"
+    return f"{value * 1e6:.0f} us"
+
+
+def mebibytes(kib: float) -> str:
+    return f"{kib / 1024:.1f} MiB"
+
+
+def table(rows: Sequence[Row]) -> str:
+    """The rows as a fixed-width text table."""
+    header = ("#", "benchmark", "result", "goal", "met", "detail")
+    cells = [header] + [
+        (str(r.number), r.name, r.result, r.goal, "-" if r.met is None else "met" if r.met else "NOT MET", r.detail)
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header) - 1)]
+    lines = []
+    for index, row in enumerate(cells):
+        lines.append("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])
+        if index == 0:
+            lines.append("  ".join("-" * width for width in widths) + "  " + "-" * len(header[-1]))
+    return "\n".join(line.rstrip() for line in lines)

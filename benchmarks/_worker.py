@@ -1,0 +1,196 @@
+"""Measurements that need a fresh interpreter; run as ``python -m benchmarks._worker CASE ARGS``.
+
+Each case prints one JSON line with what it measured. Only the work itself is timed:
+the interpreter start and the imports are not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+
+def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    if name == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop  # type: ignore[no-any-return]
+    return asyncio.new_event_loop
+
+
+async def trivial() -> None:
+    pass
+
+
+def spawn(kind: str, loop: str, n: str, monitor: str = "monitor") -> dict[str, Any]:
+    """Start ``n`` trivial beans (or tasks) and run them to completion; seconds taken."""
+    from aiopod.pod import BeanState, Pod
+    from aiopod.pod.health import LoopMonitor
+
+    count = int(n)
+    factory = _loop_factory(loop)
+    if monitor == "no-monitor":
+        LoopMonitor.start = lambda self, loop: None  # type: ignore[method-assign]
+    gc.collect()
+    if kind == "pod":
+        started = time.perf_counter()
+        pod = Pod()
+        for _ in range(count):
+            pod.add_bean(trivial)
+        with asyncio.Runner(loop_factory=factory) as runner:
+            status = runner.run(pod.run())
+        elapsed = time.perf_counter() - started
+        finished = sum(bean.state is BeanState.FINISHED for bean in pod.beans)
+        if status != 0 or finished != count:
+            raise RuntimeError(f"pod ended with status {status} and {finished}/{count} beans finished")
+    else:
+
+        async def main() -> None:
+            tasks = [asyncio.create_task(trivial()) for _ in range(count)]
+            await asyncio.gather(*tasks)
+
+        started = time.perf_counter()
+        with asyncio.Runner(loop_factory=factory) as runner:
+            runner.run(main())
+        elapsed = time.perf_counter() - started
+    return {"seconds": elapsed}
+
+
+def _maxrss_kib() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+
+
+def rss(kind: str, n: str) -> dict[str, Any]:
+    """Peak RSS growth (KiB) while ``n`` beans (or tasks) wait on an Event, over the process so far."""
+    from aiopod.pod import Pod
+
+    count = int(n)
+
+    async def main() -> dict[str, Any]:
+        event = asyncio.Event()
+        all_waiting = asyncio.Event()
+        waiting = 0
+
+        async def waiter() -> None:
+            nonlocal waiting
+            waiting += 1
+            if waiting == count:
+                all_waiting.set()
+            await event.wait()
+
+        gc.collect()
+        baseline = _maxrss_kib()  # interpreter + imports + a running loop
+        done: asyncio.Future[Any]
+        if kind == "pod":
+            pod = Pod()
+            for _ in range(count):
+                pod.add_bean(waiter)
+            done = asyncio.ensure_future(pod.run())
+        else:
+            tasks = [asyncio.create_task(waiter()) for _ in range(count)]
+            done = asyncio.ensure_future(asyncio.gather(*tasks))
+        await all_waiting.wait()
+        peak = _maxrss_kib()
+        event.set()
+        await done
+        return {"kib": peak - baseline, "baseline_kib": baseline, "peak_kib": peak}
+
+    return asyncio.run(main())
+
+
+def fanout(kind: str, mode: str, n: str, reps: str) -> dict[str, Any]:
+    """Median seconds to deliver one signal to ``n`` handlers: ``send_signal`` or a plain loop/gather."""
+    from aiopod.pod import Pod
+
+    count = int(n)
+    calls = 0
+
+    def make_sync() -> Callable[..., Any]:
+        def handler(signal: str, **kwargs: Any) -> int:
+            nonlocal calls
+            calls += 1
+            return calls
+
+        return handler
+
+    def make_async() -> Callable[..., Any]:
+        async def handler(signal: str, **kwargs: Any) -> int:
+            nonlocal calls
+            calls += 1
+            return calls
+
+        return handler
+
+    handlers = [make_sync() if mode == "sync" else make_async() for _ in range(count)]
+    pod = Pod()  # registered in both variants, so both processes hold the same objects
+    for handler in handlers:
+        pod.add_signal_handler("x", handler)
+
+    async def direct() -> list[Any]:
+        if mode == "sync":
+            return [handler(signal="x") for handler in handlers]
+        coroutines: list[Coroutine[Any, Any, Any]] = [handler(signal="x") for handler in handlers]
+        return await asyncio.gather(*coroutines)
+
+    async def main() -> list[float]:
+        times = []
+        for _ in range(int(reps)):
+            started = time.perf_counter()
+            if kind == "pod":
+                results: list[Any] = await pod.send_signal("x")
+            else:
+                results = await direct()
+            times.append(time.perf_counter() - started)
+            if len(results) != count:
+                raise RuntimeError(f"{len(results)} results for {count} handlers")
+        return times
+
+    times = asyncio.run(main())
+    if calls != count * int(reps):
+        raise RuntimeError(f"{calls} calls, expected {count * int(reps)}")
+    return {"seconds": statistics.median(times)}
+
+
+def heartbeat(interval: str, window: str) -> dict[str, Any]:
+    """The worst gap of a bare asyncio heartbeat over ``window`` s, minus ``interval``: the machine's floor."""
+    every, length = float(interval), float(window)
+
+    async def main() -> float:
+        await asyncio.sleep(0.3)  # as the console rows: the window starts once the process has settled
+        worst = 0.0
+        last = started = time.monotonic()
+        while last - started < length:
+            await asyncio.sleep(every)
+            now = time.monotonic()
+            worst, last = max(worst, now - last), now
+        return worst - every
+
+    return {"seconds": asyncio.run(main())}
+
+
+CASES: dict[str, Callable[..., dict[str, Any]]] = {
+    "spawn": spawn,
+    "rss": rss,
+    "fanout": fanout,
+    "heartbeat": heartbeat,
+}
+
+
+def main(argv: list[str]) -> None:
+    case, *args = argv
+    print(json.dumps(CASES[case](*args)), flush=True)
+    # Freeing 100k beans one by one at exit measures nothing and costs seconds per worker.
+    sys.stderr.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

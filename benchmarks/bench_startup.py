@@ -1,0 +1,49 @@
+"""Row 3: wall time of ``aiopod run mod.noop`` against ``python -c 'asyncio.run(noop())'``."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from ._harness import PYTHON, BenchmarkError, Row, Settings, aiopod_command, clean_env, paired, seconds
+
+PAIRS = 7
+GOAL = 1.5
+NOOP = "async def noop():\n    pass\n"
+BASELINES = {
+    "asyncio": "import asyncio, noop; asyncio.run(noop.noop())",
+    "uvloop": "import uvloop, noop; uvloop.run(noop.noop())",
+}
+
+
+def _wall(command: list[str], cwd: Path) -> Callable[[], float]:
+    env = clean_env()
+
+    def measure() -> float:
+        started = time.perf_counter()
+        done = subprocess.run(
+            command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=60, check=False
+        )
+        elapsed = time.perf_counter() - started
+        if done.returncode != 0:
+            raise BenchmarkError(f"{' '.join(command)} exited {done.returncode}: {done.stderr.decode()[-300:]}")
+        return elapsed
+
+    return measure
+
+
+def run(settings: Settings) -> list[Row]:
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="aiopod-bench-") as tmp:
+        cwd = Path(tmp)
+        (cwd / "noop.py").write_text(NOOP)
+        for loop, baseline in BASELINES.items():
+            pod = _wall([*aiopod_command(), "run", "--loop-type", loop, "noop.noop"], cwd)
+            bare = _wall([PYTHON, "-c", baseline], cwd)
+            comparison = paired(pod, bare, settings.pairs(PAIRS), warmup=True)
+            name = f"`aiopod run mod.noop` vs python -c {loop}.run(noop())"
+            rows.append(comparison.row(3, name, GOAL, ("aiopod", "python"), seconds))
+    return rows
