@@ -43,6 +43,19 @@ def load(value: Any, what: str) -> Any:
         raise ConfigError(f"{what}: {exc}") from None
 
 
+def app_problems(kwargs: Mapping[str, Any], hint: str, accepts: Callable[[Any], bool], expected: str) -> list[str]:
+    """Check the ``app`` kwarg of a web adapter: present, importable, of a type ``accepts``."""
+    if "app" not in kwargs:
+        return [f'app: missing; add "app": "package.module:app" ({hint})']
+    try:
+        app = load(kwargs["app"], "app")
+    except ConfigError as exc:
+        return list(exc.problems)
+    if accepts(app):
+        return []
+    return [f"app: {kwargs['app']!r} is a {type(app).__name__}, not {expected}"]
+
+
 def port_problems(kwargs: Mapping[str, Any], names: Iterable[str]) -> list[str]:
     """Check each port keyword argument given (a number from 0 to 65535, or a string of digits)."""
     problems = []

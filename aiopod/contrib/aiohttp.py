@@ -28,7 +28,7 @@ from aiohttp.log import access_logger
 from aiohttp.web_log import AccessLogger
 
 from ..pod import BeanContext, ConfigError
-from ._common import as_port, check_host, listen_error, load, on_stop_signals, port_problems, stop_budget
+from ._common import app_problems, as_port, check_host, listen_error, load, on_stop_signals, port_problems, stop_budget
 
 logger = logging.getLogger(__name__)
 
@@ -62,19 +62,12 @@ class WebAdapter:
         ssl_context = kwargs.get("ssl_context")
         if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
             problems.append(f"ssl_context: {ssl_context!r} is not an ssl.SSLContext")
-        if "app" not in kwargs:
-            problems.append('app: missing; add "app": "package.module:app" (a web.Application or a factory)')
-        else:
-            try:
-                app = load(kwargs["app"], "app")
-            except ConfigError as exc:
-                problems += exc.problems
-            else:
-                if not isinstance(app, web.Application) and not callable(app):
-                    problems.append(
-                        f"app: {kwargs['app']!r} is a {type(app).__name__}, not an aiohttp web.Application "
-                        "or a function returning one"
-                    )
+        problems += app_problems(
+            kwargs,
+            "a web.Application or a factory",
+            lambda app: isinstance(app, web.Application) or callable(app),
+            "an aiohttp web.Application or a function returning one",
+        )
         if problems:
             raise ConfigError(problems)
 

@@ -25,6 +25,7 @@ import uvicorn
 from ..pod import AiopodError, BeanContext, ConfigError
 from ._common import (
     STOP_MARGIN,
+    app_problems,
     as_port,
     check_host,
     listen_error,
@@ -79,17 +80,8 @@ class UvicornAdapter:
     def check_kwargs(cls, kwargs: Mapping[str, Any]) -> None:
         """Refuse a missing or unimportable app, a bad port and unknown options before anything starts."""
         problems = check_host(kwargs) + port_problems(kwargs, ["port"])
-        if "app" not in kwargs:
-            problems.append('app: missing; add "app": "package.module:app" (an ASGI application)')
-        else:
-            try:
-                app = load(kwargs["app"], "app")
-            except ConfigError as exc:
-                problems += exc.problems
-            else:
-                if not callable(app):
-                    what = "an app factory" if kwargs.get("factory") else "an ASGI application"
-                    problems.append(f"app: {kwargs['app']!r} is a {type(app).__name__}, not {what} (a callable)")
+        what = "an app factory" if kwargs.get("factory") else "an ASGI application"
+        problems += app_problems(kwargs, "an ASGI application", callable, f"{what} (a callable)")
         for name in sorted(set(kwargs) - CONFIG_OPTIONS - {"app"}):
             problems.append(f"{name}: not a uvicorn.Config option (check the spelling)")
         if kwargs.get("reload"):
