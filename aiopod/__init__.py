@@ -13,6 +13,7 @@ from .pod import (
     HandlerResult,
     Pod,
     PodStateError,
+    SignalResults,
     pass_context,
     run_pod,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "HandlerResult",
     "Pod",
     "PodStateError",
+    "SignalResults",
     "__version__",
     "pass_context",
     "run_pod",

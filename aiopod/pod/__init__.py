@@ -8,7 +8,7 @@ from .context import BeanContext, pass_context
 from .errors import AiopodError, BeanNotFound, ConfigError, PodStateError
 from .pod import Pod
 from .runner import run_pod
-from .signals import HandlerResult
+from .signals import HandlerResult, SignalResults
 from .supervision import RestartPolicy
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "PodConfig",
     "PodStateError",
     "RestartPolicy",
+    "SignalResults",
     "load",
     "parse_bean_arg",
     "pass_context",

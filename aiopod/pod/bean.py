@@ -6,7 +6,8 @@ import asyncio
 import enum
 import inspect
 import time
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .context import PASS_CONTEXT, BeanContext
@@ -27,6 +28,8 @@ class BeanState(enum.StrEnum):
 
 
 ENDED = frozenset({BeanState.FINISHED, BeanState.FAILED, BeanState.CANCELLED})
+#: The kwargs of every bean that has none (one shared object, not an empty dict per bean).
+NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 
 
 class Kind(enum.StrEnum):
@@ -68,13 +71,14 @@ def classify(obj: Any) -> Kind:
 class Bean:
     """One coroutine run by a pod, with its task and what happened to it.
 
-    A plain record: the task is an ordinary ``asyncio.Task`` the bean owns.
+    A plain record: the task is an ordinary ``asyncio.Task`` the bean owns. A pod may
+    hold 100k of them, so it keeps only what it needs (its context is made on first use).
     """
 
     __slots__ = (
         "__weakref__",
+        "_context",
         "_waiters",
-        "context",
         "core",
         "ended_at",
         "exception",
@@ -101,7 +105,7 @@ class Bean:
         core: str,
         kind: Kind,
         label: str | None,
-        kwargs: dict[str, Any],
+        kwargs: Mapping[str, Any],
         restart: Any = None,
     ) -> None:
         self.pod = pod
@@ -110,7 +114,7 @@ class Bean:
         self.core = core
         self.kind = kind
         self.label = label
-        self.kwargs = kwargs
+        self.kwargs = kwargs or NO_KWARGS
         self.restart = restart
         self.state = BeanState.PENDING
         self.restarts = 0
@@ -119,8 +123,15 @@ class Bean:
         self.ended_at: float | None = None
         self.instance: Any = None
         self.task: asyncio.Task[Any] | None = None
-        self.context = BeanContext(pod, self)
+        self._context: BeanContext | None = None
         self._waiters: list[asyncio.Future[None]] | None = None
+
+    @property
+    def context(self) -> BeanContext:
+        """What the bean sees of its pod (the same object every time)."""
+        if self._context is None:
+            self._context = BeanContext(self.pod, self)
+        return self._context
 
     def make_coroutine(self) -> Coroutine[Any, Any, Any]:
         """Build the coroutine to run for this bean, by kind."""

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
     from .bean import Bean
     from .config import Config
     from .pod import Pod
-    from .signals import HandlerResult
+    from .signals import SignalResults
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -90,9 +90,7 @@ class BeanContext:
         """Stop calling ``callback`` for ``sig``; returns whether it was registered."""
         return self.pod.remove_signal_handler(sig, callback, bean=self.bean)
 
-    async def send_signal(
-        self, sig: str, labels: str | Iterable[str] | None = None, **kwargs: Any
-    ) -> list[HandlerResult]:
+    async def send_signal(self, sig: str, labels: str | Iterable[str] | None = None, **kwargs: Any) -> SignalResults:
         """Send ``sig`` to the handlers of every bean, or only of beans with these labels."""
         return await self.pod.send_signal(sig, labels=labels, **kwargs)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import dataclasses
-import functools
 import importlib
 import itertools
 import logging
@@ -20,7 +19,7 @@ from .config import RESERVED, BeanSpec, Config, check_kwargs, make_spec, read_co
 from .context import BeanContext, default_label
 from .errors import BeanNotFound, ConfigError, PodStateError
 from .health import Health, LoopMonitor
-from .signals import HandlerResult, SignalHub
+from .signals import SignalHub, SignalResults
 from .supervision import LogThrottle, RestartPolicy, parse_restart
 
 logger = logging.getLogger("aiopod")
@@ -73,7 +72,11 @@ class Pod:
         self.interrupt_handlers: list[Callable[[], bool]] = []
         self.monitor = LoopMonitor(threshold=block_threshold)
         self._throttle = LogThrottle(logger)
-        self._resolved: dict[int, tuple[Any, str, Any]] = {}
+        self._resolved: dict[int, tuple[Any, str, Any, bool]] = {}
+        # The bean of each running task, for one shared done callback (not a closure per bean)
+        # run in one shared context (add_done_callback would otherwise copy it per bean).
+        self._tasks: dict[asyncio.Task[Any], Bean] = {}
+        self._on_task_done = self._task_done
         self._callback_context = contextvars.copy_context()
         self._background: set[asyncio.Task[Any]] = set()
 
@@ -107,20 +110,24 @@ class Pod:
             raise PodStateError("the pod is stopping; it takes no new beans")
         if label is not None and not isinstance(label, str):
             raise TypeError(f"label must be a string, got {label!r}")
-        found, core, kind = self._resolve(obj)
-        problems = check_kwargs(found, kwargs, f"bean {core!r}")
-        if problems:
-            raise ConfigError(problems)
-        policy = parse_restart(restart)
+        found, core, kind, checks = self._resolve(obj)
+        if checks:
+            problems = check_kwargs(found, kwargs, f"bean {core!r}")
+            if problems:
+                raise ConfigError(problems)
+        policy = None if restart is None else parse_restart(restart)
         return self._add(found, core, kind, label if label is not None else default_label(found), kwargs, policy)
 
-    def _resolve(self, obj: Any) -> tuple[Any, str, Any]:
-        """``resolve_core``, remembered for objects added again and again (not strings or coroutines)."""
-        if isinstance(obj, str) or asyncio.iscoroutine(obj):
-            return resolve_core(obj)
+    def _resolve(self, obj: Any) -> tuple[Any, str, Any, bool]:
+        """``resolve_core`` and whether the bean checks its kwargs, remembered for objects added
+        again and again (never for strings or coroutines, which would be kept alive)."""
         known = self._resolved.get(id(obj))
-        if known is None or known[0] is not obj:
-            known = self._resolved[id(obj)] = resolve_core(obj)
+        if known is not None and known[0] is obj:
+            return known
+        found, core, kind = resolve_core(obj)
+        known = (found, core, kind, callable(getattr(found, "check_kwargs", None)))
+        if not (isinstance(obj, str) or asyncio.iscoroutine(obj)):
+            self._resolved[id(obj)] = known
         return known
 
     def add_spec(self, spec: BeanSpec) -> Bean:
@@ -129,7 +136,7 @@ class Pod:
             raise PodStateError("the pod is stopping; it takes no new beans")
         return self._add(spec.obj, spec.core, spec.kind, spec.label, dict(spec.kwargs), spec.restart)
 
-    def _add(self, obj: Any, core: str, kind: Any, label: str | None, kwargs: dict[str, Any], policy: Any) -> Bean:
+    def _add(self, obj: Any, core: str, kind: Any, label: str | None, kwargs: Mapping[str, Any], policy: Any) -> Bean:
         if policy is not None:  # each bean keeps its own restart history
             policy = dataclasses.replace(policy, history=type(policy.history)())
         bean = Bean(self, next(self._ids), obj, core=core, kind=kind, label=label, kwargs=kwargs, restart=policy)
@@ -200,9 +207,7 @@ class Pod:
     def remove_signal_handler(self, sig: str, handler: Callable[..., Any], *, bean: Bean | None = None) -> bool:
         return self._signals.remove(sig, handler, bean)
 
-    async def send_signal(
-        self, sig: str, labels: str | Iterable[str] | None = None, **kwargs: Any
-    ) -> list[HandlerResult]:
+    async def send_signal(self, sig: str, labels: str | Iterable[str] | None = None, **kwargs: Any) -> SignalResults:
         """Run the handlers for ``sig`` (only those of beans with ``labels``, if given)."""
         return await self._signals.send(sig, labels, **kwargs)
 
@@ -218,8 +223,9 @@ class Pod:
         self._force = self._loop.create_future()
         self._phase = "running"
         self.monitor.start(self._loop)
+        pending = BeanState.PENDING
         for bean in list(self._beans.values()):
-            if bean.state is BeanState.PENDING:
+            if bean.state is pending:
                 self._start(bean)
         for listener in self._start_listeners:
             listener()
@@ -276,40 +282,44 @@ class Pod:
     def _launch(self, bean: Bean) -> None:
         assert self._loop is not None
         try:
-            coro = bean.make_coroutine()
+            coro = bean.make_coroutine()  # a coroutine-object bean knows it ran by its started_at
         except Exception as exc:
-            bean.started_at, bean.state = time.time(), BeanState.RUNNING
-            self._bean_done(bean, None, exc)
+            bean.started_at, bean.ended_at, bean.state = time.time(), None, BeanState.RUNNING
+            self._bean_done(bean, exc, cancelled=False)
             return
         bean.started_at, bean.ended_at, bean.state = time.time(), None, BeanState.RUNNING
-        bean.task = self._loop.create_task(coro, name=f"bean#{bean.id}")
-        # One shared context: add_done_callback would otherwise copy the context per bean.
-        bean.task.add_done_callback(functools.partial(self._on_task_done, bean), context=self._callback_context)
+        task = bean.task = self._loop.create_task(coro, name=f"bean#{bean.id}")
+        self._tasks[task] = bean
+        task.add_done_callback(self._on_task_done, context=self._callback_context)
 
-    def _on_task_done(self, bean: Bean, task: asyncio.Task[Any]) -> None:
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        bean = self._tasks.pop(task)
         if bean.task is not task:
             return
         if task.cancelled():
-            self._bean_done(bean, task, None)
+            self._bean_done(bean, None, cancelled=True)
         else:
-            self._bean_done(bean, task, task.exception())
+            self._bean_done(bean, task.exception(), cancelled=False)
 
-    def _bean_done(self, bean: Bean, task: asyncio.Task[Any] | None, exc: BaseException | None) -> None:
+    def _bean_done(self, bean: Bean, exc: BaseException | None, *, cancelled: bool) -> None:
         """Every end of a bean's task passes here: record it, log it, restart or finish."""
         bean.ended_at = time.time()
         self._signals.forget(bean)  # a restarted bean registers its handlers again
-        cancelled = task is not None and task.cancelled()
-        by_cancel = bean.id in self._cancelled
-        self._cancelled.discard(bean.id)
-        if bean.id in self._manual:
+        by_cancel = False
+        if self._cancelled:
+            by_cancel = bean.id in self._cancelled
+            self._cancelled.discard(bean.id)
+        if self._manual and bean.id in self._manual:
             return  # restart()/reload() starts it again itself
-        if isinstance(exc, SystemExit) and exc.code in (None, 0):
-            exc = None
+        fatal = False
+        if exc is not None:
+            if isinstance(exc, SystemExit) and exc.code in (None, 0):
+                exc = None
+            else:
+                bean.exception = exc
+                fatal = isinstance(exc, KeyboardInterrupt | SystemExit)
         failed = exc is not None
-        if failed:
-            bean.exception = exc
         policy: RestartPolicy | None = bean.restart
-        fatal = isinstance(exc, KeyboardInterrupt | SystemExit)
         if policy is not None and self._phase == "running" and not fatal and policy.wants(failed or cancelled):
             if not (cancelled and (by_cancel or policy.policy == "on-failure")):
                 self._schedule_restart(bean, policy, exc)
@@ -356,8 +366,8 @@ class Pod:
         """A started bean has ended for good."""
         bean.state = state
         bean.ended_at = bean.ended_at or time.time()
-        self._signals.forget(bean)
-        bean._wake_waiters()
+        if bean._waiters:
+            bean._wake_waiters()
         self._live -= 1
         if self._live == 0:
             waiters, self._idle_waiters = self._idle_waiters, []

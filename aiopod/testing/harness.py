@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from ..pod import Bean, BeanState, HandlerResult, Pod, load
+from ..pod import Bean, BeanState, Pod, SignalResults, load
 from ..pod.bean import ENDED
 
 
@@ -42,7 +42,7 @@ class PodHarness:
             while not predicate():  # noqa: ASYNC110 - an arbitrary predicate has no event to wait on
                 await asyncio.sleep(0.005)
 
-    async def send_signal(self, sig: str, labels: str | Iterable[str] | None = None, **kw: Any) -> list[HandlerResult]:
+    async def send_signal(self, sig: str, labels: str | Iterable[str] | None = None, **kw: Any) -> SignalResults:
         return await self.pod.send_signal(sig, labels, **kw)
 
 

@@ -314,3 +314,99 @@ def test_a_restarted_bean_hears_a_signal_once() -> None:
         return values
 
     assert arun(main()) == [3]  # the handlers of runs 1 and 2 went with them
+
+
+def test_failures_anywhere_keep_every_result_in_registration_order() -> None:
+    calls: list[int] = []
+
+    def make(n: int) -> Any:
+        def handler(**kwargs: Any) -> int:
+            calls.append(n)
+            if n % 3 == 0:
+                raise RuntimeError(f"handler {n}")
+            return n
+
+        return handler
+
+    async def main() -> list[tuple[Any, str | None]]:
+        pod = Pod()
+        for n in range(10):
+            pod.add_signal_handler("go", make(n))
+        results = await pod.send_signal("go", extra=True)
+        return [(r.value, str(r.error) if r.error else None) for r in results]
+
+    outcome = arun(main())
+    assert calls == list(range(10))  # each handler once, in order, failures or not
+    assert outcome == [(None, f"handler {n}") if n % 3 == 0 else (n, None) for n in range(10)]
+
+
+def test_a_sync_handler_returning_an_awaitable_is_awaited() -> None:
+    async def later(value: str) -> str:
+        await asyncio.sleep(0)
+        return value
+
+    async def main() -> list[Any]:
+        pod = Pod()
+        future = asyncio.get_running_loop().create_future()
+        future.set_result("from a future")
+        pod.add_signal_handler("go", lambda **kw: later("from a coroutine"))
+        pod.add_signal_handler("go", lambda **kw: future)
+        pod.add_signal_handler("go", lambda **kw: ["a", "list"])
+        return [r.value for r in await pod.send_signal("go")]
+
+    assert arun(main()) == ["from a coroutine", "from a future", ["a", "list"]]
+
+
+def test_handlers_added_or_removed_during_a_send_take_effect_at_the_next() -> None:
+    heard: list[str] = []
+
+    async def main() -> None:
+        pod = Pod()
+
+        def late(**kwargs: Any) -> None:
+            heard.append("late")
+
+        def second(**kwargs: Any) -> None:
+            heard.append("second")
+
+        def first(**kwargs: Any) -> None:
+            heard.append("first")
+            pod.remove_signal_handler("go", second)
+            pod.add_signal_handler("go", late)
+
+        pod.add_signal_handler("go", first)
+        pod.add_signal_handler("go", second)
+        await pod.send_signal("go")
+        assert heard == ["first", "second"]
+        heard.clear()
+        pod.remove_signal_handler("go", first)
+        await pod.send_signal("go")
+        assert heard == ["late"]
+
+    arun(main())
+
+
+def test_signal_results_read_like_a_list() -> None:
+    def one(**kwargs: Any) -> int:
+        return 1
+
+    def two(**kwargs: Any) -> int:
+        return 2
+
+    async def main() -> None:
+        pod = Pod()
+        pod.add_signal_handler("go", one)
+        pod.add_signal_handler("go", two)
+        results = await pod.send_signal("go")
+        assert len(results) == 2 and results
+        assert results[0] == HandlerResult("go", one, None, 1)
+        assert results[-1].value == 2
+        assert [r.value for r in results[::-1]] == [2, 1]
+        assert results == [HandlerResult("go", one, None, 1), HandlerResult("go", two, None, 2)]
+        assert results != [HandlerResult("go", one, None, 1)]
+        assert repr(results).startswith("[<HandlerResult 'go' ")
+        with pytest.raises(IndexError):
+            results[2]
+        assert not await pod.send_signal("nobody")
+
+    arun(main())
