@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
+from ._collector import collector_paused
 from .bean import Bean, BeanState
 from .config import RESERVED, BeanSpec, Config, check_kwargs, make_spec, read_config_file, resolve_core
 from .context import BeanContext, default_label
@@ -223,10 +224,10 @@ class Pod:
         self._force = self._loop.create_future()
         self._phase = "running"
         self.monitor.start(self._loop)
-        pending = BeanState.PENDING
-        for bean in list(self._beans.values()):
-            if bean.state is pending:
-                self._start(bean)
+        with collector_paused(len(self._beans)):  # what is made here lives on: tracing it is wasted
+            for bean in list(self._beans.values()):
+                if bean.state is BeanState.PENDING:
+                    self._start(bean)
         for listener in self._start_listeners:
             listener()
         if self._stop_signal is None and (self.keep_alive or self._live):
