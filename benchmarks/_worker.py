@@ -14,7 +14,7 @@ import resource
 import statistics
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 
@@ -145,7 +145,7 @@ def fanout(kind: str, mode: str, n: str, reps: str) -> dict[str, Any]:
         for _ in range(int(reps)):
             started = time.perf_counter()
             if kind == "pod":
-                results: list[Any] = await pod.send_signal("x")
+                results: Sequence[Any] = await pod.send_signal("x")
             else:
                 results = await direct()
             times.append(time.perf_counter() - started)
