@@ -41,13 +41,13 @@ def spawn(kind: str, loop: str, n: str, monitor: str = "monitor") -> dict[str, A
         LoopMonitor.start = lambda self, loop: None  # type: ignore[method-assign]
     gc.collect()
     if kind == "pod":
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         pod = Pod()
         for _ in range(count):
             pod.add_bean(trivial)
         with asyncio.Runner(loop_factory=factory) as runner:
             status = runner.run(pod.run())
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         finished = sum(bean.state is BeanState.FINISHED for bean in pod.beans)
         if status != 0 or finished != count:
             raise RuntimeError(f"pod ended with status {status} and {finished}/{count} beans finished")
@@ -57,11 +57,11 @@ def spawn(kind: str, loop: str, n: str, monitor: str = "monitor") -> dict[str, A
             tasks = [asyncio.create_task(trivial()) for _ in range(count)]
             await asyncio.gather(*tasks)
 
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         with asyncio.Runner(loop_factory=factory) as runner:
             runner.run(main())
-        elapsed = time.perf_counter() - started
-    return {"seconds": elapsed}
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    return {"seconds": elapsed, "cpu": cpu}
 
 
 def _maxrss_kib() -> int:

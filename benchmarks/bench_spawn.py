@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from ._harness import Comparison, Row, Settings, interleaved, seconds, worker
+from ._harness import Comparison, Row, Settings, seconds, side_by_side
 
 BEANS = 100_000
-PAIRS = 7
-#: Rounds for row 8, alone or riding along with row 1 on asyncio: its ratio is near 1, and
-#: one run of the same 100k spawn takes 1.0 to 2.1 s between processes on this shared 2-core host.
-WATCHDOG_ROUNDS = 11
+ROUNDS = 5
 SPAWN_GOAL = 1.5
-WATCHDOG_GOAL = 1.05  # "no measurable slowdown": within the noise of these runs
+WATCHDOG_GOAL = 1.05  # "no measurable slowdown": side by side, identical runs agree within 2%
 
 
-def _spawn(kind: str, loop: str, monitor: str = "monitor") -> Callable[[], float]:
-    def measure() -> float:
-        return float(worker("spawn", kind, loop, BEANS, monitor)["seconds"])
-
-    return measure
+def _case(kind: str, loop: str, monitor: str = "monitor") -> tuple[object, ...]:
+    return ("spawn", kind, loop, BEANS, monitor)
 
 
 def _spawn_row(values: dict[str, list[float]], loop: str) -> Row:
@@ -35,15 +27,18 @@ def _watchdog_row(values: dict[str, list[float]]) -> Row:
 
 
 def run(settings: Settings, *, watchdog: bool = True) -> list[Row]:
-    """Row 1 for asyncio and uvloop; row 8 (asyncio) from the same rounds when ``watchdog``."""
-    variants = {"pod": _spawn("pod", "asyncio"), "tasks": _spawn("tasks", "asyncio")}
+    """Row 1 for asyncio and uvloop; row 8 (asyncio) from the same rounds when ``watchdog``.
+
+    The variants of a loop run side by side on one CPU; each reports the CPU seconds from
+    making the pod (or the loop) to the last bean (or task) done, its threads included.
+    """
+    variants = {"pod": _case("pod", "asyncio"), "tasks": _case("tasks", "asyncio")}
     if watchdog:
-        variants["pod-no-monitor"] = _spawn("pod", "asyncio", "no-monitor")
-    on_asyncio = interleaved(variants, settings.pairs(WATCHDOG_ROUNDS if watchdog else PAIRS))
+        variants["pod-no-monitor"] = _case("pod", "asyncio", "no-monitor")
+    on_asyncio = side_by_side(variants, settings.pairs(ROUNDS))
     rows = [_spawn_row(on_asyncio, "asyncio")]
-    uvloop = {"pod": _spawn("pod", "uvloop"), "tasks": _spawn("tasks", "uvloop")}
-    on_uvloop = interleaved(uvloop, settings.pairs(PAIRS))
-    rows.append(_spawn_row(on_uvloop, "uvloop"))
+    uvloop = {"pod": _case("pod", "uvloop"), "tasks": _case("tasks", "uvloop")}
+    rows.append(_spawn_row(side_by_side(uvloop, settings.pairs(ROUNDS)), "uvloop"))
     if watchdog:
         rows.append(_watchdog_row(on_asyncio))
     return rows
@@ -51,5 +46,5 @@ def run(settings: Settings, *, watchdog: bool = True) -> list[Row]:
 
 def run_watchdog(settings: Settings) -> list[Row]:
     """Row 8 alone: the spawn with the loop monitor vs with ``LoopMonitor.start`` a no-op."""
-    variants = {"pod": _spawn("pod", "asyncio"), "pod-no-monitor": _spawn("pod", "asyncio", "no-monitor")}
-    return [_watchdog_row(interleaved(variants, settings.pairs(WATCHDOG_ROUNDS)))]
+    variants = {"pod": _case("pod", "asyncio"), "pod-no-monitor": _case("pod", "asyncio", "no-monitor")}
+    return [_watchdog_row(side_by_side(variants, settings.pairs(ROUNDS)))]
