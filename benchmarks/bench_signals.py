@@ -7,7 +7,7 @@ from collections.abc import Callable
 from ._harness import Row, Settings, paired, seconds, worker
 
 HANDLERS = 10_000
-PAIRS = 5
+PAIRS = 9
 GOAL = 2.0
 #: Deliveries per process (the worker reports their median).
 REPS = {"sync": 15, "async": 5}
