@@ -11,8 +11,10 @@ import gc
 import json
 import os
 import resource
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
@@ -31,23 +33,31 @@ async def trivial() -> None:
 
 
 def spawn(kind: str, loop: str, n: str, monitor: str = "monitor") -> dict[str, Any]:
-    """Start ``n`` trivial beans (or tasks) and run them to completion; seconds taken."""
-    from aiopod.pod import BeanState, Pod
+    """Run ``n`` trivial beans from a config file (or tasks) to completion; seconds taken.
+
+    The pod side is what ``aiopod run -c pod.py`` does once the process has started: read
+    the config, add its beans, run the pod (signals, deadline and monitor included).
+    """
+    from aiopod.pod import BeanState, Pod, load, run_pod
     from aiopod.pod.health import LoopMonitor
 
     count = int(n)
     factory = _loop_factory(loop)
     if monitor == "no-monitor":
         LoopMonitor.start = lambda self, loop: None  # type: ignore[method-assign]
-    gc.collect()
     if kind == "pod":
+        folder = tempfile.mkdtemp(prefix="aiopod-bench-")
+        config = os.path.join(folder, "pod.py")
+        with open(config, "w") as file:
+            file.write(f"BEANS = [{{'core': 'benchmarks._worker:trivial'}} for _ in range({count})]\n")
+            file.write(f"LOOP_TYPE = {loop!r}\nLOG_LEVEL = 'WARNING'\n")
+        pods: list[Pod] = []
+        gc.collect()
         started, cpu_started = time.perf_counter(), time.process_time()
-        pod = Pod()
-        for _ in range(count):
-            pod.add_bean(trivial)
-        with asyncio.Runner(loop_factory=factory) as runner:
-            status = runner.run(pod.run())
+        status = run_pod(load(config), setup=pods.append)
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        shutil.rmtree(folder)
+        pod = pods[0]
         finished = sum(bean.state is BeanState.FINISHED for bean in pod.beans)
         if status != 0 or finished != count:
             raise RuntimeError(f"pod ended with status {status} and {finished}/{count} beans finished")
@@ -57,6 +67,7 @@ def spawn(kind: str, loop: str, n: str, monitor: str = "monitor") -> dict[str, A
             tasks = [asyncio.create_task(trivial()) for _ in range(count)]
             await asyncio.gather(*tasks)
 
+        gc.collect()
         started, cpu_started = time.perf_counter(), time.process_time()
         with asyncio.Runner(loop_factory=factory) as runner:
             runner.run(main())

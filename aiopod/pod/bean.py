@@ -101,7 +101,6 @@ class Bean:
         pod: Pod,
         id: int,
         obj: Any,
-        *,
         core: str,
         kind: Kind,
         label: str | None,
@@ -137,7 +136,7 @@ class Bean:
         """Build the coroutine to run for this bean, by kind."""
         kind = self.kind
         if kind is Kind.FUNCTION:
-            return self.obj(**self.kwargs)  # type: ignore[no-any-return]
+            return self.obj(**self.kwargs) if self.kwargs else self.obj()  # type: ignore[no-any-return]
         if kind is Kind.PASS_CONTEXT:
             return self.obj(self.context, **self.kwargs)  # type: ignore[no-any-return]
         if kind is Kind.CLASS:

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from ._collector import collector_paused
 from ._importer import ImportStringError, import_from_string, qualified_name
-from .bean import Kind, classify
+from .bean import NO_KWARGS, Kind, classify
 from .context import default_label
 from .errors import ConfigError
 
@@ -21,6 +22,7 @@ LOOP_TYPES: tuple[LoopType, ...] = ("asyncio", "uvloop", "auto")
 RESERVED = ("BEANS", "LOG_LEVEL", "LOOP_TYPE", "DEBUG", "STOP_WAIT_TIME")
 DEFAULTS: dict[str, Any] = {"LOG_LEVEL": "INFO", "LOOP_TYPE": "asyncio", "DEBUG": False, "STOP_WAIT_TIME": 5.0}
 BEAN_KEYS = ("core", "label", "config_file", "restart")
+_BEAN_KEY_SET = frozenset(BEAN_KEYS)
 ENV_PREFIX = "AIOPOD_"
 
 
@@ -157,7 +159,7 @@ def _check_settings(data: MutableMapping[str, Any], source: Mapping[str, str]) -
     return problems
 
 
-@dataclass
+@dataclass(slots=True)
 class BeanSpec:
     """A bean as configured, before it is added to a pod."""
 
@@ -165,7 +167,7 @@ class BeanSpec:
     core: str
     kind: Kind
     label: str | None = None
-    kwargs: dict[str, Any] = field(default_factory=dict)
+    kwargs: Mapping[str, Any] = field(default_factory=lambda: NO_KWARGS)
     restart: Any = None
     origin: str = ""
 
@@ -206,18 +208,29 @@ def check_kwargs(obj: Any, kwargs: Mapping[str, Any], origin: str) -> list[str]:
     return []
 
 
-def make_spec(entry: Mapping[str, Any], origin: str, base_dir: Path | None = None) -> BeanSpec:
-    """Validate one ``BEANS`` entry; raises ``ConfigError`` listing all its problems."""
+def make_spec(
+    entry: Mapping[str, Any],
+    origin: str,
+    base_dir: Path | None = None,
+    resolved: dict[str, tuple[Any, str, Kind]] | None = None,
+) -> BeanSpec:
+    """Validate one ``BEANS`` entry; raises ``ConfigError`` listing all its problems.
+
+    ``resolved`` remembers the import strings already resolved (a config naming the same
+    core 100k times imports and classifies it once).
+    """
     problems = []
     if "core" not in entry:
         problems.append(f'{origin}: missing \'core\'; add "core": "package.module:function"')
     label = entry.get("label")
     if label is not None and not isinstance(label, str):
         problems.append(f"{origin}.label: {label!r} must be a string")
-    kwargs = {k: v for k, v in entry.items() if k not in BEAN_KEYS}
-    bad_keys = [k for k in kwargs if not isinstance(k, str) or not k.isidentifier()]
-    if bad_keys:
-        problems.append(f"{origin}: keys {bad_keys!r} are not valid keyword argument names")
+    kwargs: Mapping[str, Any] = NO_KWARGS  # shared by the entries that have none
+    if not entry.keys() <= _BEAN_KEY_SET:
+        kwargs = {k: v for k, v in entry.items() if k not in BEAN_KEYS}
+        bad_keys = [k for k in kwargs if not isinstance(k, str) or not k.isidentifier()]
+        if bad_keys:
+            problems.append(f"{origin}: keys {bad_keys!r} are not valid keyword argument names")
     if entry.get("config_file") is not None:
         try:
             extra = read_config_file(_find(entry["config_file"], base_dir))
@@ -225,17 +238,25 @@ def make_spec(entry: Mapping[str, Any], origin: str, base_dir: Path | None = Non
             problems.extend(f"{origin}.config_file: {p}" for p in exc.problems)
         else:
             kwargs = {**extra, **kwargs}
-    from .supervision import parse_restart  # late: supervision needs BeanSpec's module loaded
+    restart = entry.get("restart")
+    if restart is not None:
+        from .supervision import parse_restart  # late: supervision needs BeanSpec's module loaded
 
-    try:
-        restart = parse_restart(entry.get("restart"))
-    except ConfigError as exc:
-        problems.extend(f"{origin}.restart: {p}" for p in exc.problems)
-        restart = None
+        try:
+            restart = parse_restart(restart)
+        except ConfigError as exc:
+            problems.extend(f"{origin}.restart: {p}" for p in exc.problems)
+            restart = None
     obj = name = kind = None
     if "core" in entry:
+        core = entry["core"]
         try:
-            obj, name, kind = resolve_core(entry["core"])
+            if resolved is not None and isinstance(core, str):
+                if core not in resolved:
+                    resolved[core] = resolve_core(core)
+                obj, name, kind = resolved[core]
+            else:
+                obj, name, kind = resolve_core(core)
         except ConfigError as exc:
             problems.extend(f"{origin}.core: {p}" for p in exc.problems)
         else:
@@ -312,15 +333,18 @@ def load(
     if not isinstance(entries, list | tuple):
         problems.append(f"{where}: BEANS must be a list of dicts, got {type(entries).__name__}")
         entries = []
-    for index, entry in enumerate(entries):
-        origin = f"{where}: BEANS[{index}]"
-        if not isinstance(entry, Mapping):
-            problems.append(f"{origin}: must be a dict with a 'core' key, got {type(entry).__name__}")
-            continue
-        try:
-            specs.append(make_spec(entry, origin, file.parent if file is not None else None))
-        except ConfigError as exc:
-            problems += exc.problems
+    base_dir = file.parent if file is not None else None
+    resolved: dict[str, tuple[Any, str, Kind]] = {}
+    with collector_paused(len(entries)):  # the specs all live on: tracing them is wasted
+        for index, entry in enumerate(entries):
+            origin = f"{where}: BEANS[{index}]"
+            if not isinstance(entry, Mapping):
+                problems.append(f"{origin}: must be a dict with a 'core' key, got {type(entry).__name__}")
+                continue
+            try:
+                specs.append(make_spec(entry, origin, base_dir, resolved))
+            except ConfigError as exc:
+                problems += exc.problems
     for text in beans:
         try:
             specs.append(parse_bean_arg(text))

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from types import FrameType
 from typing import Any
 
+from ._collector import collector_paused
 from ._loops import loop_factory
 from ._notify import notify
 from .config import PodConfig
@@ -184,8 +185,9 @@ def run_pod(
     configure_logging(settings.log_level)
     factory = loop_factory(settings.loop_type)
     pod = Pod(settings.config, stop_wait_time=settings.stop_wait_time, keep_alive=keep_alive)
-    for spec in settings.beans:
-        pod.add_spec(spec)
+    with collector_paused(len(settings.beans)):  # the beans all live on: tracing them is wasted
+        for spec in settings.beans:
+            pod.add_spec(spec)
     if setup is not None:
         setup(pod)
     deadline = StopDeadline(settings.stop_wait_time)
