@@ -4,6 +4,7 @@ import copy
 import pickle
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -344,6 +345,32 @@ def test_load_bean_config_file_merges_its_keys_into_kwargs(write: Callable[[str,
     path = write("cfg.py", "BEANS = [{'core': 'beanmod.echo', 'config_file': 'extra.py', 'PORT': 2}]\n")
     (spec,) = load(path, environ={}).beans
     assert spec.kwargs == {"HOST": "h", "PORT": 2}  # the entry's own keys win
+
+
+def test_load_resolves_each_core_once_and_reports_each_bad_entry(
+    write: Callable[[str, str], Path], beanmod: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiopod.pod import config
+
+    calls: list[str] = []
+    resolve = config.resolve_core
+
+    def counting(core: object) -> Any:
+        calls.append(str(core))
+        return resolve(core)
+
+    monkeypatch.setattr(config, "resolve_core", counting)
+    beans = "[{'core': 'beanmod.echo', 'n': n} for n in range(3)] + [{'core': 'beanmod:greet'}]"
+    path = write("cfg.py", f"BEANS = {beans}\n")
+    settings = load(path, environ={})
+    assert calls == ["beanmod.echo", "beanmod:greet"]
+    assert [dict(s.kwargs) for s in settings.beans] == [{"n": 0}, {"n": 1}, {"n": 2}, {}]
+    assert settings.beans[0].kwargs is not settings.beans[1].kwargs
+
+    bad = write("bad.py", "BEANS = [{'core': 'beanmod.nope'}, {'core': 'beanmod.nope'}]\n")
+    with pytest.raises(ConfigError) as info:
+        load(bad, environ={})
+    assert [p.split(":")[1] for p in info.value.problems] == [" BEANS[0].core", " BEANS[1].core"]
 
 
 # -- Config ------------------------------------------------------------------------------
