@@ -239,3 +239,18 @@ def test_history_persists_across_sessions(tmp_path: Path) -> None:
         assert child.exitstatus == 0
     history = (tmp_path / "state" / "aiopod" / "history").read_text()
     assert "first_value = 6 * 7" in history and "second_value = 7 * 6" in history
+
+
+def test_the_readme_demo_console_starts_answers_and_exits() -> None:
+    """The quick start's first command: ``cd examples && aiopod shell -c demo.py``."""
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    sh = Shell(examples, "-c", "demo.py")
+    try:
+        sh.run("await signal('greet', 'greeter', who='y' + 'ou')", "Hello, " + "you!")
+        out = sh.run("ps()", "demo_beans." + "Counter")
+        assert "counter" in out and "flaky" in out
+        sh.run("bean('counter').instance.count > 0", "True")
+        sh.child.sendeof()
+        assert sh.exit_status() == 0
+    finally:
+        sh.close()
