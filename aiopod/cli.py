@@ -10,7 +10,7 @@ import traceback
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -125,7 +125,7 @@ def startup_signals() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def fail(exc: BaseException, debug: bool) -> None:
+def fail(exc: BaseException, debug: bool) -> NoReturn:
     """One line per problem on stderr (a traceback only with --debug), then exit 2."""
     # Nothing started: coroutine-object beans of a rejected config are never awaited, on purpose.
     warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
@@ -135,6 +135,17 @@ def fail(exc: BaseException, debug: bool) -> None:
     for problem in problems:
         click.echo(f"aiopod: error: {problem}", err=True)
     sys.exit(2)
+
+
+def settings_or_fail(
+    config_path: str | None, beans: tuple[str, ...], debug: bool | None, options: dict[str, Any]
+) -> PodConfig:
+    """``prepare``, with a bad config (or a stop signal while it imports) ending the process."""
+    try:
+        with startup_signals():
+            return prepare(config_path, beans, debug=debug, **options)
+    except ConfigError as exc:
+        fail(exc, bool(debug))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -151,19 +162,13 @@ def run(config_path: str | None, beans: tuple[str, ...], debug: bool | None, **o
     BEANS are import strings with optional keyword arguments, as in the seed:
     'example.helloworld:hi=Ozzy,n=2' (escape a literal ',' or '=' as '\\,' '\\=').
     """
-    try:
-        with startup_signals():
-            settings = prepare(config_path, beans, debug=debug, **options)
-    except ConfigError as exc:
-        fail(exc, bool(debug))
-        return
+    settings = settings_or_fail(config_path, beans, debug, options)
     if not settings.beans:
         fail(ConfigError("nothing to run: give -c CONFIG with BEANS, or beans such as 'example.helloworld'"), False)
     try:
         status = run_pod(settings)
     except ConfigError as exc:
         fail(exc, settings.debug)
-        return
     sys.exit(status)
 
 
@@ -179,12 +184,7 @@ def shell(
     """
     from .console import run_shell  # the console's imports are not paid by 'aiopod run'
 
-    try:
-        with startup_signals():
-            settings = prepare(config_path, beans, debug=debug, **options)
-    except ConfigError as exc:
-        fail(exc, bool(debug))
-        return
+    settings = settings_or_fail(config_path, beans, debug, options)
     sys.exit(run_shell(settings, history=not no_history))
 
 
