@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import pydoc
+import sys
 import time
 from collections.abc import Callable, Coroutine, Iterable
-from typing import Any
+from typing import IO, Any, cast
 
 from ..pod import Bean, BeanContext, HandlerResult, Pod
 
@@ -26,6 +28,51 @@ h()                            this overview"""
 
 #: Helpers whose first argument is a bean id or label (for completion).
 BEAN_ARGUMENT = ("bean", "cancel", "restart", "reload", "wait", "where")
+
+
+class SessionExit(Exception):
+    """Raised by ``exit()``, ``quit()`` and ``stop()`` to end the console session."""
+
+
+class _Exit:
+    """``exit()``/``quit()``: leave this console (the builtins would close the pod's stdin)."""
+
+    def __init__(self, leave: Callable[[], None]) -> None:
+        self._leave = leave
+
+    def __call__(self, code: object = None) -> None:
+        self._leave()
+
+    def __repr__(self) -> str:
+        return "Use exit() or Ctrl-D to leave the console"
+
+
+class _Help:
+    """``help(x)`` prints the text into the console: no pager, nothing waits on the terminal."""
+
+    def __call__(self, request: object = None) -> None:
+        if request is None:
+            print("help(x) shows the documentation of x; h() lists the console helpers.")
+            return
+        helper = pydoc.Helper(input=io.StringIO(), output=cast(IO[str], _Stdout()))
+        helper.help(request)
+
+    def __repr__(self) -> str:
+        return "Type help(object) for help about object, h() for the console helpers."
+
+
+class _Stdout:
+    """``sys.stdout`` as it is when written to (the console's router, per session)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+def _raise_session_exit() -> None:
+    raise SessionExit
 
 
 class Text(str):
@@ -139,8 +186,8 @@ def stack_text(beans: Iterable[Bean]) -> Text:
     return Text("\n\n".join(parts))
 
 
-def build_namespace(pod: Pod, leave: Callable[[], None]) -> dict[str, Any]:
-    """The console's globals. ``leave()`` ends this console session (used by ``stop()``)."""
+def build_namespace(pod: Pod, leave: Callable[[], None] = _raise_session_exit) -> dict[str, Any]:
+    """The console's globals. ``leave()`` ends this console session (``stop()``, ``exit()``)."""
     context = BeanContext(pod)
 
     def ps() -> Text:
@@ -213,6 +260,9 @@ def build_namespace(pod: Pod, leave: Callable[[], None]) -> dict[str, Any]:
         "config": pod.config,
         "context": context,
         "ctx": context,
+        "exit": _Exit(leave),
+        "quit": _Exit(leave),
+        "help": _Help(),
     }
     helpers: list[Callable[..., Any]] = [ps, bean, add, cancel, restart, reload, load, signal, wait, where, stop, h]
     namespace.update((f.__name__, f) for f in helpers)
@@ -226,4 +276,4 @@ async def settle(value: Any) -> Any:
     return value
 
 
-__all__ = ["BEAN_ARGUMENT", "HELPERS", "Pending", "Text", "build_namespace", "settle"]
+__all__ = ["BEAN_ARGUMENT", "HELPERS", "Pending", "SessionExit", "Text", "build_namespace", "settle"]
