@@ -48,6 +48,17 @@ def pod_options(command: Any) -> Any:
         ),
         click.option("--debug/--no-debug", default=None, help="asyncio debug mode, slow-callback logs, tracebacks."),
         click.option(
+            "--bean-history",
+            type=click.IntRange(min=0),
+            metavar="N",
+            help="Ended beans kept for ps() and lookups (default 1000); older ones are dropped.",
+        ),
+        click.option(
+            "--watchdog/--no-watchdog",
+            default=None,
+            help="The loop monitor: lag, and a warning with the stack when a bean blocks the loop (default on).",
+        ),
+        click.option(
             "--telnet",
             metavar="[HOST:]PORT",
             help="Serve the console over telnet too (loopback unless AIOPOD_TELNET_PASSWORD is set).",
@@ -68,6 +79,8 @@ def prepare(
     stop_wait_time: float | str | None,
     debug: bool | None,
     telnet: str | None = None,
+    bean_history: int | None = None,
+    watchdog: bool | None = None,
 ) -> PodConfig:
     """Make the current directory importable (as ``python -m`` would), then load the config."""
     cwd = os.getcwd()
@@ -79,7 +92,14 @@ def prepare(
             sys.path.insert(1, config_dir)
     # "none" stays a string: a None option means "not given" and would leave the default in place
     options = options_from(
-        {"log_level": log_level, "loop_type": loop_type, "stop_wait_time": stop_wait_time, "debug": debug}
+        {
+            "log_level": log_level,
+            "loop_type": loop_type,
+            "stop_wait_time": stop_wait_time,
+            "debug": debug,
+            "bean_history": bean_history,
+            "watchdog": watchdog,
+        }
     )
     settings = load(config_path, beans, options)
     if telnet:

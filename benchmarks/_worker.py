@@ -28,8 +28,12 @@ def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
     return asyncio.new_event_loop
 
 
+_done = 0
+
+
 async def trivial() -> None:
-    pass
+    global _done
+    _done += 1
 
 
 def spawn(kind: str, loop: str, n: str, monitor: str = "monitor") -> dict[str, Any]:
@@ -38,29 +42,23 @@ def spawn(kind: str, loop: str, n: str, monitor: str = "monitor") -> dict[str, A
     The pod side is what ``aiopod run -c pod.py`` does once the process has started: read
     the config, add its beans, run the pod (signals, deadline and monitor included).
     """
-    from aiopod.pod import BeanState, Pod, load, run_pod
-    from aiopod.pod.health import LoopMonitor
+    from aiopod.pod import load, run_pod
 
     count = int(n)
     factory = _loop_factory(loop)
-    if monitor == "no-monitor":
-        LoopMonitor.start = lambda self, loop: None  # type: ignore[method-assign]
     if kind == "pod":
         folder = tempfile.mkdtemp(prefix="aiopod-bench-")
         config = os.path.join(folder, "pod.py")
         with open(config, "w") as file:
             file.write(f"BEANS = [{{'core': 'benchmarks._worker:trivial'}} for _ in range({count})]\n")
-            file.write(f"LOOP_TYPE = {loop!r}\nLOG_LEVEL = 'WARNING'\n")
-        pods: list[Pod] = []
+            file.write(f"LOOP_TYPE = {loop!r}\nLOG_LEVEL = 'WARNING'\nWATCHDOG = {monitor == 'monitor'}\n")
         gc.collect()
         started, cpu_started = time.perf_counter(), time.process_time()
-        status = run_pod(load(config), setup=pods.append)
+        status = run_pod(load(config))
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         shutil.rmtree(folder)
-        pod = pods[0]
-        finished = sum(bean.state is BeanState.FINISHED for bean in pod.beans)
-        if status != 0 or finished != count:
-            raise RuntimeError(f"pod ended with status {status} and {finished}/{count} beans finished")
+        if status != 0 or _done != count:
+            raise RuntimeError(f"pod ended with status {status} and {_done}/{count} beans finished")
     else:
 
         async def main() -> None:

@@ -45,6 +45,6 @@ def run(settings: Settings, *, watchdog: bool = True) -> list[Row]:
 
 
 def run_watchdog(settings: Settings) -> list[Row]:
-    """Row 8 alone: the spawn with the loop monitor vs with ``LoopMonitor.start`` a no-op."""
+    """Row 8 alone: the spawn with the loop monitor vs with ``WATCHDOG = False``."""
     variants = {"pod": _case("pod", "asyncio"), "pod-no-monitor": _case("pod", "asyncio", "no-monitor")}
     return [_watchdog_row(side_by_side(variants, settings.pairs(ROUNDS)))]

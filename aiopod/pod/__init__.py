@@ -5,19 +5,22 @@ from __future__ import annotations
 from .bean import Bean, BeanState, Kind
 from .config import BeanSpec, Config, PodConfig, load, parse_bean_arg, read_config_file
 from .context import BeanContext, pass_context
-from .errors import AiopodError, BeanNotFound, ConfigError, PodStateError
+from .errors import AiopodError, AmbiguousBean, AttachError, BeanNotFound, BindError, ConfigError, PodStateError
 from .pod import Pod
 from .runner import run_pod
 from .signals import HandlerResult, SignalResults
-from .supervision import RestartPolicy
+from .supervision import RestartBudget, RestartPolicy
 
 __all__ = [
     "AiopodError",
+    "AmbiguousBean",
+    "AttachError",
     "Bean",
     "BeanContext",
     "BeanNotFound",
     "BeanSpec",
     "BeanState",
+    "BindError",
     "Config",
     "ConfigError",
     "HandlerResult",
@@ -25,6 +28,7 @@ __all__ = [
     "Pod",
     "PodConfig",
     "PodStateError",
+    "RestartBudget",
     "RestartPolicy",
     "SignalResults",
     "load",

@@ -6,6 +6,7 @@ import asyncio
 import enum
 import inspect
 import time
+import traceback
 from collections.abc import Coroutine, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from .context import PASS_CONTEXT, BeanContext
 
 if TYPE_CHECKING:
     from .pod import Pod
+    from .supervision import RestartPolicy
 
 
 class BeanState(enum.StrEnum):
@@ -71,8 +73,9 @@ def classify(obj: Any) -> Kind:
 class Bean:
     """One coroutine run by a pod, with its task and what happened to it.
 
-    A plain record: the task is an ordinary ``asyncio.Task`` the bean owns. A pod may
-    hold 100k of them, so it keeps only what it needs (its context is made on first use).
+    A plain record that owns its life: its state changes and its waiters are here, not in
+    the pod. The task is an ordinary ``asyncio.Task`` the bean owns. A pod may hold 100k
+    of them, so it keeps only what it needs (its context is made on first use).
     """
 
     __slots__ = (
@@ -105,7 +108,7 @@ class Bean:
         kind: Kind,
         label: str | None,
         kwargs: Mapping[str, Any],
-        restart: Any = None,
+        restart: RestartPolicy | None = None,
     ) -> None:
         self.pod = pod
         self.id = id
@@ -132,6 +135,11 @@ class Bean:
             self._context = BeanContext(self.pod, self)
         return self._context
 
+    @property
+    def runs_once(self) -> bool:
+        """A coroutine-object bean can run only once: it cannot be restarted or reloaded."""
+        return self.kind is Kind.COROUTINE
+
     def make_coroutine(self) -> Coroutine[Any, Any, Any]:
         """Build the coroutine to run for this bean, by kind."""
         kind = self.kind
@@ -148,6 +156,48 @@ class Bean:
                 "give the coroutine function instead to run it again"
             )
         return self.obj  # type: ignore[no-any-return]
+
+    # -- state transitions (called by the pod's supervisor) ------------------------------
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any]:
+        """Enter ``running`` and start the task; an error building the coroutine is raised."""
+        try:
+            coro = self.make_coroutine()  # a coroutine-object bean knows it ran by its started_at
+        finally:
+            self.started_at, self.ended_at, self.state = time.time(), None, BeanState.RUNNING
+        self.task = loop.create_task(coro, name=f"bean#{self.id}")
+        return self.task
+
+    def stopped(self, exception: BaseException | None) -> None:
+        """Its task has ended (for now: it may be restarted)."""
+        self.ended_at = time.time()
+        if exception is not None:
+            self.exception = _unpinned(exception)
+
+    def restarting(self) -> None:
+        """Wait for a restart timer."""
+        self.state = BeanState.RESTARTING
+
+    def end(self, state: BeanState) -> None:
+        """Enter ``state`` (finished, failed or cancelled) for good and wake the waiters."""
+        self.state = state
+        if self.ended_at is None:
+            self.ended_at = time.time()
+        if self._waiters is not None:
+            waiters, self._waiters = self._waiters, None
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def revive(self) -> None:
+        """Leave an end or a failure behind before a manual restart."""
+        self.restarts += 1
+        self.exception = None
+
+    def discard(self) -> None:
+        """Close a coroutine-object bean that never ran (without a "never awaited" warning)."""
+        if self.kind is Kind.COROUTINE and self.started_at is None:
+            self.obj.close()
 
     @property
     def ended(self) -> bool:
@@ -177,12 +227,6 @@ class Bean:
         self._waiters.append(waiter)
         await waiter
 
-    def _wake_waiters(self) -> None:
-        waiters, self._waiters = self._waiters, None
-        for waiter in waiters or ():
-            if not waiter.done():
-                waiter.set_result(None)
-
     def describe(self) -> str:
         """``#3 'web' (app.server:main)``: how logs and errors name a bean."""
         label = f" {self.label!r}" if self.label is not None else ""
@@ -191,3 +235,19 @@ class Bean:
     def __repr__(self) -> str:
         label = f" label={self.label!r}" if self.label is not None else ""
         return f"<Bean #{self.id}{label} core={self.core!r} state={self.state.value} restarts={self.restarts}>"
+
+
+def _unpinned(exception: BaseException) -> BaseException:
+    """``exception`` with the locals of its traceback's frames (and its chain's) let go.
+
+    A pod keeps the exceptions of ended beans for ``ps()``; without this each one would
+    keep every object its frames referenced alive (issue 14). The traceback stays, so it
+    still prints with file names, lines and code.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exception
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        current = current.__cause__ or current.__context__
+    return exception

@@ -19,8 +19,15 @@ from .errors import ConfigError
 
 LoopType = Literal["asyncio", "uvloop", "auto"]
 LOOP_TYPES: tuple[LoopType, ...] = ("asyncio", "uvloop", "auto")
-RESERVED = ("BEANS", "LOG_LEVEL", "LOOP_TYPE", "DEBUG", "STOP_WAIT_TIME")
-DEFAULTS: dict[str, Any] = {"LOG_LEVEL": "INFO", "LOOP_TYPE": "asyncio", "DEBUG": False, "STOP_WAIT_TIME": 5.0}
+RESERVED = ("BEANS", "LOG_LEVEL", "LOOP_TYPE", "DEBUG", "STOP_WAIT_TIME", "BEAN_HISTORY", "WATCHDOG")
+DEFAULTS: dict[str, Any] = {
+    "LOG_LEVEL": "INFO",
+    "LOOP_TYPE": "asyncio",
+    "DEBUG": False,
+    "STOP_WAIT_TIME": 5.0,
+    "BEAN_HISTORY": 1000,  # ended beans kept for ps() and lookups (aiopod.pod.registry)
+    "WATCHDOG": True,  # the loop monitor (aiopod.pod.health)
+}
 BEAN_KEYS = ("core", "label", "config_file", "restart")
 _BEAN_KEY_SET = frozenset(BEAN_KEYS)
 ENV_PREFIX = "AIOPOD_"
@@ -103,10 +110,10 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 
 def _parse_env(key: str, raw: str) -> Any:
-    if key == "DEBUG":
+    if key in ("DEBUG", "WATCHDOG"):
         if raw.lower() in _TRUE | _FALSE:
             return raw.lower() in _TRUE
-        raise ConfigError(f"{ENV_PREFIX}DEBUG={raw!r}: use 1/0, true/false, yes/no or on/off")
+        raise ConfigError(f"{ENV_PREFIX}{key}={raw!r}: use 1/0, true/false, yes/no or on/off")
     if key == "STOP_WAIT_TIME" and raw.lower() in {"none", ""}:
         return None
     return raw
@@ -154,8 +161,17 @@ def _check_settings(data: MutableMapping[str, Any], source: Mapping[str, str]) -
         )
     else:
         data["STOP_WAIT_TIME"] = None if wait is None else float(wait)
-    if not isinstance(data["DEBUG"], bool):
-        problems.append(f"{source['DEBUG']}: DEBUG {data['DEBUG']!r} must be True or False")
+    for key in ("DEBUG", "WATCHDOG"):
+        if not isinstance(data[key], bool):
+            problems.append(f"{source[key]}: {key} {data[key]!r} must be True or False")
+    history = data["BEAN_HISTORY"]
+    if isinstance(history, str) and history.strip().isdigit():
+        history = data["BEAN_HISTORY"] = int(history)
+    if isinstance(history, bool) or not isinstance(history, int) or history < 0:
+        problems.append(
+            f"{source['BEAN_HISTORY']}: BEAN_HISTORY {history!r} must be a whole number >= 0 "
+            "(how many ended beans to keep)"
+        )
     return problems
 
 
@@ -298,6 +314,14 @@ class PodConfig:
     @property
     def stop_wait_time(self) -> float | None:
         return self.config["STOP_WAIT_TIME"]  # type: ignore[no-any-return]
+
+    @property
+    def bean_history(self) -> int:
+        return self.config["BEAN_HISTORY"]  # type: ignore[no-any-return]
+
+    @property
+    def watchdog(self) -> bool:
+        return bool(self.config["WATCHDOG"])
 
 
 def load(

@@ -1,4 +1,4 @@
-"""The exceptions aiopod raises on purpose."""
+"""The exceptions aiopod raises on purpose: ``AiopodError`` and a few that also subclass a builtin."""
 
 from __future__ import annotations
 
@@ -17,12 +17,28 @@ class ConfigError(AiopodError, ValueError):
         super().__init__("\n".join(self.problems))
 
 
-class BeanNotFound(AiopodError, LookupError):
-    """No bean has the id or label that was asked for."""
+class _Message(AiopodError):
+    """An error whose one argument is its whole message (a LookupError would repr() it)."""
 
-    def __str__(self) -> str:  # LookupError would repr() the message otherwise
+    def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
+
+
+class BeanNotFound(_Message, LookupError):
+    """No bean has the id or label that was asked for (or it ended and left the history)."""
+
+
+class AmbiguousBean(_Message, LookupError):
+    """One bean was asked for by a label that several beans share; ask by id."""
 
 
 class PodStateError(AiopodError, RuntimeError):
     """The pod cannot do this in its current state (for example: add a bean while stopping)."""
+
+
+class BindError(AiopodError, OSError):
+    """A server bean could not listen on its address when it started (in use, not allowed)."""
+
+
+class AttachError(_Message, ConnectionError):
+    """The console client could not reach or talk to a running pod."""

@@ -37,7 +37,10 @@ class LoopMonitor:
     logs one WARNING for the episode, then one line when the loop runs again.
     """
 
-    def __init__(self, threshold: float = 1.0, interval: float = 0.1) -> None:
+    def __init__(self, threshold: float = 1.0, interval: float = 0.1, *, enabled: bool = True) -> None:
+        #: Off (``WATCHDOG = False``, ``--no-watchdog``): no heartbeat, no thread, and
+        #: ``health()`` reports zero lag.
+        self.enabled = enabled
         self.threshold = threshold
         self.interval = interval
         self.lag = 0.0
@@ -52,6 +55,8 @@ class LoopMonitor:
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Start beating on ``loop`` (call from the loop's thread) and start the watcher."""
+        if not self.enabled:
+            return
         self._loop = loop
         self._loop_thread = threading.get_ident()
         self._last_beat = time.monotonic()
@@ -65,6 +70,8 @@ class LoopMonitor:
             self._timer.cancel()
 
     def health(self) -> Health:
+        if self._timer is None:  # not started, or off
+            return Health(self.lag, self.max_lag, 0.0, self.episodes)
         since = time.monotonic() - self._last_beat
         blocked = since if since > self.interval + self.threshold else 0.0
         return Health(self.lag, self.max_lag, blocked, self.episodes)

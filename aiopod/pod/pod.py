@@ -1,42 +1,48 @@
-"""The pod: runs beans side by side on one loop, and stops them in a bounded way."""
+"""The pod: runs beans side by side on one loop, and stops them in a bounded way.
+
+The parts: ``BeanRegistry`` (the beans by id and label, with a bounded history),
+``Supervisor`` (what happens when a bean ends: restarts, failures, their log), ``Bean``
+(one bean's own state and waiters), ``SignalHub`` (named signals). ``Pod`` ties them
+together and owns the pod's phase and its stop.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import dataclasses
-import importlib
-import itertools
 import logging
 import sys
 import threading
-import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
-from ._collector import collector_paused
-from .bean import NO_KWARGS, Bean, BeanState
+from .bean import NO_KWARGS, Bean
 from .config import RESERVED, BeanSpec, Config, check_kwargs, make_spec, read_config_file, resolve_core
 from .context import BeanContext, default_label
 from .errors import BeanNotFound, ConfigError, PodStateError
 from .health import Health, LoopMonitor
+from .registry import DEFAULT_HISTORY, BeanRef, BeanRegistry
 from .signals import SignalHub, SignalResults
-from .supervision import LogThrottle, RestartPolicy, parse_restart
+from .supervision import parse_restart
+from .supervisor import LogThrottle, Supervisor, reimport
 
 logger = logging.getLogger("aiopod")
 
 #: After cancelling, how long beans get to finish their cleanup before they count as refusing.
 CANCEL_GRACE = 1.0
 _RECANCEL_EVERY = 0.1
+#: Beans cancelled between two turns of the loop at a stop: 100k cancelled at once would
+#: block the loop for seconds (issue 15, item 9); 1000 is a few milliseconds.
+CANCEL_BATCH = 1000
 
-BeanRef = int | str | Bean
+__all__ = ["CANCEL_GRACE", "BeanNotFound", "BeanRef", "Pod"]
 
 
 class Pod:
     """Beans by id and label, their signals, and the pod's life: run, then a bounded stop.
 
     ``keep_alive`` keeps the pod up with zero beans (the console); a headless pod ends
-    when its last bean ends.
+    when its last bean ends. ``bean_history`` ended beans are kept for ``ps()`` and
+    lookups; ``watchdog`` turns the loop monitor (lag, blocked-loop warnings) on or off.
     """
 
     def __init__(
@@ -46,39 +52,30 @@ class Pod:
         stop_wait_time: float | None = 5.0,
         keep_alive: bool = False,
         block_threshold: float = 1.0,
+        bean_history: int = DEFAULT_HISTORY,
+        watchdog: bool = True,
     ) -> None:
         self.config = config if isinstance(config, Config) else Config(config)
         self.stop_wait_time = stop_wait_time
         self.keep_alive = keep_alive
+        #: Beans that went on after being cancelled at the stop.
         self.refused: list[Bean] = []
-        self._beans: dict[int, Bean] = {}
-        self._labels: dict[str, dict[int, Bean]] = {}
-        self._ids = itertools.count(1)
-        self._signals = SignalHub()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: int | None = None
-        self._phase = "new"  # new -> running -> stopping -> stopped
-        self._live = 0  # beans started and not yet ended for good (restarting ones included)
-        self._wake: asyncio.Event | None = None
-        self._force: asyncio.Future[None] | None = None
-        self._idle_waiters: list[asyncio.Future[None]] = []
-        self._restart_timers: dict[int, asyncio.TimerHandle] = {}
-        self._manual: set[int] = set()  # beans being restarted by restart()/reload()
-        self._cancelled: set[int] = set()  # beans cancel() was asked to end: never restarted
-        self._stop_signal: str | None = None
-        self._stop_listeners: list[Callable[[str], object]] = []
-        self._start_listeners: list[Callable[[], object]] = []
         #: Asked first when SIGINT arrives; one that returns True has taken it (the
         #: console cancels its running statement) and the pod does not stop.
         self.interrupt_handlers: list[Callable[[], bool]] = []
-        self.monitor = LoopMonitor(threshold=block_threshold)
-        self._throttle = LogThrottle(logger)
-        self._resolved: dict[int, tuple[Any, str, Any, bool]] = {}
-        # The bean of each running task, for one shared done callback (not a closure per bean)
-        # run in one shared context (add_done_callback would otherwise copy it per bean).
-        self._tasks: dict[asyncio.Task[Any], Bean] = {}
-        self._on_task_done = self._task_done
-        self._callback_context = contextvars.copy_context()
+        self.monitor = LoopMonitor(threshold=block_threshold, enabled=watchdog)
+        self._signals = SignalHub()
+        self._registry = BeanRegistry(self, bean_history)
+        self._registry.on_idle(self._idle)
+        self._supervisor = Supervisor(self._registry, self._signals, on_fatal=lambda: self.request_stop("SIGTERM"))
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: int | None = None
+        self._phase = "new"  # new -> running -> stopping -> stopped
+        self._wake: asyncio.Event | None = None
+        self._force: asyncio.Future[None] | None = None
+        self._stop_signal: str | None = None
+        self._stop_listeners: list[Callable[[str], object]] = []
+        self._start_listeners: list[Callable[[], object]] = []
         self._background: set[asyncio.Task[Any]] = set()
 
     # -- the beans ------------------------------------------------------------------
@@ -91,8 +88,18 @@ class Pod:
 
     @property
     def beans(self) -> list[Bean]:
-        """Every bean this pod has had, in id order (ended ones included)."""
-        return list(self._beans.values())
+        """The live beans and the most recent ended ones (``bean_history``), in id order."""
+        return list(self._registry)
+
+    @property
+    def live(self) -> int:
+        """How many beans are started and not ended for good (restarting ones included)."""
+        return self._registry.live
+
+    @property
+    def bean_history(self) -> int:
+        """How many ended beans are kept."""
+        return self._registry.history
 
     @property
     def running(self) -> bool:
@@ -101,6 +108,11 @@ class Pod:
     @property
     def stopping(self) -> bool:
         return self._phase in {"stopping", "stopped"} or self._stop_signal is not None
+
+    @property
+    def phase(self) -> str:
+        """``new``, ``running``, ``stopping`` or ``stopped``."""
+        return self._phase
 
     def add_bean(self, obj: Any, label: str | None = None, *, restart: Any = None, **kwargs: Any) -> Bean:
         """Add a bean: queued before the pod runs, started at once while it runs (hot add).
@@ -111,94 +123,49 @@ class Pod:
             raise PodStateError("the pod is stopping; it takes no new beans")
         if label is not None and not isinstance(label, str):
             raise TypeError(f"label must be a string, got {label!r}")
-        found, core, kind, checks = self._resolve(obj)
-        if checks:
-            problems = check_kwargs(found, kwargs, f"bean {core!r}")
-            if problems:
-                raise ConfigError(problems)
-        policy = None if restart is None else parse_restart(restart)
-        return self._add(found, core, kind, label if label is not None else default_label(found), kwargs, policy)
-
-    def _resolve(self, obj: Any) -> tuple[Any, str, Any, bool]:
-        """``resolve_core`` and whether the bean checks its kwargs, remembered for objects added
-        again and again (never for strings or coroutines, which would be kept alive)."""
-        known = self._resolved.get(id(obj))
-        if known is not None and known[0] is obj:
-            return known
         found, core, kind = resolve_core(obj)
-        known = (found, core, kind, callable(getattr(found, "check_kwargs", None)))
-        if not (isinstance(obj, str) or asyncio.iscoroutine(obj)):
-            self._resolved[id(obj)] = known
-        return known
+        problems = check_kwargs(found, kwargs, f"bean {core!r}")
+        if problems:
+            raise ConfigError(problems)
+        policy = None if restart is None else parse_restart(restart)
+        label = label if label is not None else default_label(found)
+        return self._add(self._registry.new(found, core, kind, label, kwargs, policy))
 
     def add_spec(self, spec: BeanSpec) -> Bean:
         """Add a bean from a validated config entry."""
         if self.stopping:
             raise PodStateError("the pod is stopping; it takes no new beans")
         kwargs = dict(spec.kwargs) if spec.kwargs else NO_KWARGS  # the bean's own copy
-        return self._add(spec.obj, spec.core, spec.kind, spec.label, kwargs, spec.restart)
+        return self._add(self._registry.new(spec.obj, spec.core, spec.kind, spec.label, kwargs, spec.restart))
 
-    def _add(self, obj: Any, core: str, kind: Any, label: str | None, kwargs: Mapping[str, Any], policy: Any) -> Bean:
-        if policy is not None:  # each bean keeps its own restart history
-            policy = dataclasses.replace(policy, history=type(policy.history)())
-        bean = Bean(self, next(self._ids), obj, core, kind, label, kwargs, policy)  # positional: 0.6 us less per bean
-        self._beans[bean.id] = bean
-        if label is not None:
-            self._labels.setdefault(label, {})[bean.id] = bean
+    def _add(self, bean: Bean) -> Bean:
         if self._phase == "running":
-            self._start(bean)
+            self._registry.started(bean)
+            self._supervisor.launch(bean)
         return bean
 
     def get_beans(self, ref: BeanRef) -> list[Bean]:
         """The beans with this id or label (or this very bean); raises ``BeanNotFound``."""
-        if isinstance(ref, Bean):
-            if self._beans.get(ref.id) is ref:
-                return [ref]
-        elif isinstance(ref, int) and not isinstance(ref, bool):
-            if ref in self._beans:
-                return [self._beans[ref]]
-        elif isinstance(ref, str):
-            if ref in self._labels:
-                return list(self._labels[ref].values())
-            if ref.isdigit() and int(ref) in self._beans:
-                return [self._beans[int(ref)]]
-        raise BeanNotFound(self._not_found(ref))
-
-    def _not_found(self, ref: object) -> str:
-        what = f"id {ref}" if isinstance(ref, int) else f"label {ref!r}" if isinstance(ref, str) else repr(ref)
-        if not self._beans:
-            return f"no bean with {what}: the pod has no beans"
-        labels = sorted(self._labels)
-        shown = ", ".join(repr(label) for label in labels[:20]) + (" ..." if len(labels) > 20 else "")
-        ids = f"ids {min(self._beans)}-{max(self._beans)}" if len(self._beans) > 1 else f"id {min(self._beans)}"
-        return f"no bean with {what}; there are {ids}" + (f" and labels {shown}" if labels else " and no labels")
+        return self._registry.get(ref)
 
     def get_bean(self, ref: BeanRef) -> Bean:
-        """The one bean with this id or label; ``BeanNotFound`` if none, ``LookupError`` if several."""
-        beans = self.get_beans(ref)
-        if len(beans) > 1:
-            ids = ", ".join(str(b.id) for b in beans)
-            raise LookupError(f"{len(beans)} beans have label {ref!r} (ids {ids}); ask for one by id")
-        return beans[0]
+        """The one bean with this id or label; ``BeanNotFound`` if none, ``AmbiguousBean`` if several."""
+        return self._registry.get_one(ref)
 
     def cancel(self, ref: BeanRef) -> list[Bean]:
-        """Cancel the beans with this id or label; returns them."""
+        """Cancel the beans with this id or label; returns them. A cancelled bean is not restarted."""
         beans = self.get_beans(ref)
         for bean in beans:
-            if bean.task is not None and not bean.task.done():
-                self._cancelled.add(bean.id)
-                bean.task.cancel()
-            elif bean.state is BeanState.PENDING:
-                self._close_unstarted(bean)
-                bean.state = BeanState.CANCELLED
-            elif bean.state is BeanState.RESTARTING:
-                self._restart_timers.pop(bean.id).cancel()
-                self._ended(bean, BeanState.CANCELLED)
+            self._supervisor.cancel(bean)
         return beans
 
     async def wait_beans_done(self, ref: BeanRef) -> None:
         """Wait until every bean with this id or label has ended for good."""
         await asyncio.gather(*(bean.wait() for bean in self.get_beans(ref)))
+
+    async def wait_idle(self) -> None:
+        """Wait until no bean is live."""
+        await self._registry.idle()
 
     # -- signals --------------------------------------------------------------------
 
@@ -207,7 +174,12 @@ class Pod:
         self._signals.add(sig, handler, bean)
 
     def remove_signal_handler(self, sig: str, handler: Callable[..., Any], *, bean: Bean | None = None) -> bool:
+        """Stop calling ``handler`` for ``sig``; returns whether it was registered."""
         return self._signals.remove(sig, handler, bean)
+
+    def signal_handlers(self, sig: str) -> int:
+        """How many handlers are registered for ``sig`` (a probe for tests and the console)."""
+        return self._signals.count(sig)
 
     async def send_signal(self, sig: str, labels: str | Iterable[str] | None = None, **kwargs: Any) -> SignalResults:
         """Run the handlers for ``sig`` (only those of beans with ``labels``, if given)."""
@@ -219,29 +191,36 @@ class Pod:
         """Start the beans and run until they all end (headless) or a stop; return the exit status."""
         if self._phase != "new":
             raise PodStateError("this pod has already run; make a new Pod")
-        self._loop = asyncio.get_running_loop()
+        self._loop = self._supervisor.loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
         self._wake = asyncio.Event()
         self._force = self._loop.create_future()
         self._phase = "running"
         self.monitor.start(self._loop)
-        with collector_paused(len(self._beans)):  # what is made here lives on: tracing it is wasted
-            pending = [bean for bean in self._beans.values() if bean.state is BeanState.PENDING]
-            self._live += len(pending)
-            for bean in pending:
-                self._launch(bean)
+        pending = self._registry.pending()
+        for bean in pending:  # all live first: one that ends at once must not look like the last
+            self._registry.started(bean)
+        for bean in pending:
+            self._supervisor.launch(bean)
         for listener in self._start_listeners:
             listener()
-        if self._stop_signal is None and (self.keep_alive or self._live):
+        if self._stop_signal is None and (self.keep_alive or self._registry.live):
             await self._wake.wait()
         await self._shutdown()
         return self.exit_status
 
     @property
     def exit_status(self) -> int:
-        """1 when a bean failed or refused to stop, else 0."""
-        failed = any(bean.state is BeanState.FAILED for bean in self._beans.values())
-        return 1 if failed or self.refused else 0
+        """What ``aiopod run`` exits with (see the README, "Stopping").
+
+        ``n`` when a bean called ``sys.exit(n)`` (the first one to); else 1 when a bean
+        failed for good or refused to stop; else 0. A bean with a restart policy that fails
+        once the stop has begun does not count: it would have been restarted.
+        """
+        supervisor = self._supervisor
+        if supervisor.exit_code is not None:
+            return supervisor.exit_code
+        return 1 if supervisor.failed or self.refused else 0
 
     def health(self) -> Health:
         """Loop lag now and at worst, and whether the loop is blocked right now."""
@@ -259,6 +238,7 @@ class Pod:
         if self._stop_signal is not None or self._phase == "stopped":
             return
         self._stop_signal = signal
+        self._supervisor.restarting = False
         for listener in self._stop_listeners:
             listener(signal)
         if self._wake is not None:
@@ -278,151 +258,32 @@ class Pod:
         """Call ``listener(signal_name)`` once, when a stop begins."""
         self._stop_listeners.append(listener)
 
-    def _start(self, bean: Bean) -> None:
-        self._live += 1
-        self._launch(bean)
-
-    def _launch(self, bean: Bean) -> None:
-        assert self._loop is not None
-        try:
-            coro = bean.make_coroutine()  # a coroutine-object bean knows it ran by its started_at
-        except Exception as exc:
-            bean.started_at, bean.ended_at, bean.state = time.time(), None, BeanState.RUNNING
-            self._bean_done(bean, exc, cancelled=False)
-            return
-        bean.started_at, bean.ended_at, bean.state = time.time(), None, BeanState.RUNNING
-        task = bean.task = self._loop.create_task(coro, name=f"bean#{bean.id}")
-        self._tasks[task] = bean
-        task.add_done_callback(self._on_task_done, context=self._callback_context)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        bean = self._tasks.pop(task)
-        if bean.task is not task:
-            return
-        if task.cancelled():
-            self._bean_done(bean, None, cancelled=True)
-        else:
-            self._bean_done(bean, task.exception(), cancelled=False)
-
-    def _bean_done(self, bean: Bean, exc: BaseException | None, *, cancelled: bool) -> None:
-        """Every end of a bean's task passes here: record it, log it, restart or finish."""
-        bean.ended_at = time.time()
-        self._signals.forget(bean)  # a restarted bean registers its handlers again
-        by_cancel = False
-        if self._cancelled:
-            by_cancel = bean.id in self._cancelled
-            self._cancelled.discard(bean.id)
-        if self._manual and bean.id in self._manual:
-            return  # restart()/reload() starts it again itself
-        fatal = False
-        if exc is not None:
-            if isinstance(exc, SystemExit) and exc.code in (None, 0):
-                exc = None
-            else:
-                bean.exception = exc
-                fatal = isinstance(exc, KeyboardInterrupt | SystemExit)
-        failed = exc is not None
-        policy: RestartPolicy | None = bean.restart
-        if policy is not None and self._phase == "running" and not fatal and policy.wants(failed or cancelled):
-            if not (cancelled and (by_cancel or policy.policy == "on-failure")):
-                self._schedule_restart(bean, policy, exc)
-                return
-        if failed and self._throttle.allow():
-            logger.error("bean %s failed", bean.describe(), exc_info=exc)
-        state = BeanState.CANCELLED if cancelled else BeanState.FAILED if failed else BeanState.FINISHED
-        self._ended(bean, state)
-        if fatal and self._phase == "running":
-            logger.error("bean %s raised %s: stopping the pod", bean.describe(), type(exc).__name__)
-            self.request_stop("SIGTERM")
-
-    def _schedule_restart(self, bean: Bean, policy: RestartPolicy, exc: BaseException | None) -> None:
-        delay = policy.next_delay()
-        what = "failed" if exc is not None else "ended"
-        if delay is None:
-            if self._throttle.allow():
-                if exc is not None:
-                    logger.error("bean %s failed", bean.describe(), exc_info=exc)
-                logger.error(
-                    "bean %s %s %d times within %g s: giving up (restart max=%d)",
-                    bean.describe(), what, policy.max + 1, policy.window, policy.max,
-                )  # fmt: skip
-            if bean.exception is None:
-                bean.exception = RuntimeError(f"restart limit reached ({policy.max} in {policy.window:g} s)")
-            self._ended(bean, BeanState.FAILED)
-            return
-        if self._throttle.allow():
-            if exc is not None:
-                logger.error("bean %s failed", bean.describe(), exc_info=exc)
-            logger.warning(
-                "restarting %s (%d/%d) in %.1f s", bean.label or bean.describe(), len(policy.history), policy.max, delay
-            )
-        bean.state = BeanState.RESTARTING
-        assert self._loop is not None
-        self._restart_timers[bean.id] = self._loop.call_later(delay, self._restart_now, bean)
-
-    def _restart_now(self, bean: Bean) -> None:
-        self._restart_timers.pop(bean.id, None)
-        bean.restarts += 1
-        self._launch(bean)
-
-    def _ended(self, bean: Bean, state: BeanState) -> None:
-        """A started bean has ended for good."""
-        bean.state = state
-        bean.ended_at = bean.ended_at or time.time()
-        if bean._waiters:
-            bean._wake_waiters()
-        self._live -= 1
-        if self._live == 0:
-            waiters, self._idle_waiters = self._idle_waiters, []
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
-            if not self.keep_alive and self._wake is not None:
-                self._wake.set()
-
-    def _close_unstarted(self, bean: Bean) -> None:
-        if asyncio.iscoroutine(bean.obj) and bean.started_at is None:
-            bean.obj.close()  # never awaited on purpose: say so without a RuntimeWarning
-
-    def _live_beans(self) -> list[Bean]:
-        return [b for b in self._beans.values() if b.task is not None and not b.task.done()]
+    def _idle(self) -> None:
+        if not self.keep_alive and self._wake is not None:
+            self._wake.set()
 
     # -- stopping -------------------------------------------------------------------
 
     async def _shutdown(self) -> None:
-        assert self._loop is not None and self._force is not None
+        assert self._loop is not None
         self._phase = "stopping"
-        for bean_id, timer in list(self._restart_timers.items()):
-            timer.cancel()
-            del self._restart_timers[bean_id]
-            self._ended(self._beans[bean_id], BeanState.CANCELLED)
-        for bean in self._beans.values():
-            if bean.state is BeanState.PENDING:
-                self._close_unstarted(bean)
+        self._supervisor.stop()
+        for bean in self._registry.pending():
+            bean.discard()
         signal = self._stop_signal
         if signal is not None:
-            live = self._live_beans()
             wait = self.stop_wait_time
             limit = "for ever" if wait is None else f"up to {wait:g} s"
-            logger.info("%s: stopping; waiting %s for %d running beans", signal, limit, len(live))
+            logger.info("%s: stopping; waiting %s for %d running beans", signal, limit, self._registry.live)
             deadline = None if wait is None else self._loop.time() + wait
             if self._signals.count(signal):
                 await self._until(asyncio.ensure_future(self.send_signal(signal)), deadline, cancel=True)
-            if self._live:
-                await self._until(self._idle_future(), deadline)
-            await self._cancel(self._live_beans())
+            if self._registry.live:
+                await self._until(self._registry.idle(), deadline)
+            await self._cancel(self._registry.running())
         self._phase = "stopped"
         self.monitor.stop()
-        self._throttle.summary()
-
-    def _idle_future(self) -> asyncio.Future[None]:
-        assert self._loop is not None
-        future = self._loop.create_future()
-        if self._live == 0:
-            future.set_result(None)
-        else:
-            self._idle_waiters.append(future)
-        return future
+        self._supervisor.log.summary()
 
     async def _until(self, future: asyncio.Future[Any], deadline: float | None, *, cancel: bool = False) -> None:
         """Wait for ``future`` until ``deadline`` or a forced stop, whichever comes first."""
@@ -443,23 +304,30 @@ class Pod:
         end = self._loop.time() + CANCEL_GRACE
         pending = beans
         while pending:
-            for bean in pending:
+            for index, bean in enumerate(pending, 1):
                 assert bean.task is not None
                 bean.task.cancel(msg="aiopod: the pod is stopping")
+                if index % CANCEL_BATCH == 0:
+                    await asyncio.sleep(0)  # let those cancelled so far end: the loop stays responsive
             remaining = end - self._loop.time()
             if remaining <= 0:
                 break
-            await asyncio.wait([b.task for b in pending if b.task], timeout=min(_RECANCEL_EVERY, remaining))
+            idle = self._registry.idle()
+            await asyncio.wait({idle}, timeout=min(_RECANCEL_EVERY, remaining))
+            idle.cancel()
             pending = [b for b in pending if b.task is not None and not b.task.done()]
         self.refused = pending
+        throttle = LogThrottle(logger, "beans refusing to stop", limit=10, window=float("inf"))
         for bean in pending:
-            logger.error(
-                "bean %s refused to stop: it went on after being cancelled for %g s "
-                "(does it catch CancelledError without re-raising?)",
-                bean.describe(), CANCEL_GRACE,
-            )  # fmt: skip
+            if throttle.allow():
+                logger.error(
+                    "bean %s refused to stop: it went on after being cancelled for %g s "
+                    "(does it catch CancelledError without re-raising?)",
+                    bean.describe(), CANCEL_GRACE,
+                )  # fmt: skip
+        throttle.summary()
 
-    # -- changing a live pod (see also aiopod.pod.supervision) ------------------------
+    # -- changing a live pod ----------------------------------------------------------
 
     async def restart(self, ref: BeanRef, *, wait: float | None = None) -> list[Bean]:
         """Stop these beans (cancel, bounded wait) and start them again, same id and label."""
@@ -473,20 +341,7 @@ class Pod:
         If a module fails to import, nothing is restarted and ``ConfigError`` says why.
         """
         beans = self.get_beans(ref)
-        modules: dict[str, Any] = {}
-        for bean in beans:
-            name = self._module_of(bean)
-            if name not in modules:
-                try:
-                    modules[name] = importlib.reload(sys.modules[name])
-                except SyntaxError as exc:
-                    raise ConfigError(f"{exc.filename}:{exc.lineno}: syntax error: {exc.msg}") from exc
-                except Exception as exc:
-                    raise ConfigError(f"reloading {name!r} failed: {type(exc).__name__}: {exc}") from exc
-        fresh: dict[int, Any] = {}
-        for bean in beans:
-            obj, _, kind = resolve_core(bean.core)
-            fresh[bean.id] = (obj, kind)
+        fresh = reimport(beans)
         await self._detached(self._relaunch(beans, fresh, wait))
         return beans
 
@@ -497,44 +352,10 @@ class Pod:
         task.add_done_callback(self._background.discard)
         await asyncio.shield(task)
 
-    @staticmethod
-    def _module_of(bean: Bean) -> str:
-        if asyncio.iscoroutine(bean.obj):
-            raise ConfigError(f"bean {bean.describe()} is a coroutine object and cannot be reloaded")
-        name = getattr(bean.obj, "__module__", None)
-        if name is None or name not in sys.modules or name == "__main__":
-            raise ConfigError(f"bean {bean.describe()}: its module {name!r} cannot be reloaded")
-        return name  # type: ignore[no-any-return]
-
     async def _relaunch(self, beans: list[Bean], fresh: Mapping[int, Any], wait: float | None) -> None:
         if not self.running:
             raise PodStateError("the pod is not running; restart and reload work on a running pod")
-        for bean in beans:
-            if asyncio.iscoroutine(bean.obj):
-                raise ConfigError(f"bean {bean.describe()} is a coroutine object, which can run only once")
-        wait = self.stop_wait_time if wait is None else wait
-        tasks = [b.task for b in beans if b.task is not None and not b.task.done()]
-        self._manual.update(b.id for b in beans)
-        try:
-            for task in tasks:
-                task.cancel()
-            if tasks:
-                await asyncio.wait(tasks, timeout=wait)
-        finally:
-            self._manual.difference_update(b.id for b in beans)
-        for bean in beans:
-            if bean.task is not None and not bean.task.done():
-                raise PodStateError(f"bean {bean.describe()} did not stop within {wait} s; not restarted")
-            if bean.id in fresh:
-                bean.obj, bean.kind = fresh[bean.id]
-            timer = self._restart_timers.pop(bean.id, None)
-            if timer is not None:
-                timer.cancel()
-            if bean.ended:
-                self._live += 1
-            bean.restarts += 1
-            bean.exception = None
-            self._launch(bean)
+        await self._supervisor.relaunch(beans, fresh, self.stop_wait_time if wait is None else wait)
 
     def load(self, path: str) -> list[Bean]:
         """Read a config file into the running pod: its keys merge into ``config``, its beans start.
@@ -568,4 +389,4 @@ class Pod:
         return BeanContext(self)
 
     def __repr__(self) -> str:
-        return f"<Pod {self._phase} beans={len(self._beans)} live={self._live}>"
+        return f"<Pod {self._phase} beans={len(self._registry)} live={self._registry.live}>"

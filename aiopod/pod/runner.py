@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable, Mapping
 from types import FrameType
 from typing import Any
 
-from ._collector import collector_paused
 from ._loops import loop_factory
 from ._notify import notify
 from .config import PodConfig
@@ -175,7 +174,6 @@ def run_pod(
     *,
     keep_alive: bool = False,
     guest: Callable[[Pod], Awaitable[Any]] | None = None,
-    setup: Callable[[Pod], None] | None = None,
 ) -> int:
     """Run a pod in this process until it ends or is stopped; return the exit status.
 
@@ -184,12 +182,15 @@ def run_pod(
     """
     configure_logging(settings.log_level)
     factory = loop_factory(settings.loop_type)
-    pod = Pod(settings.config, stop_wait_time=settings.stop_wait_time, keep_alive=keep_alive)
-    with collector_paused(len(settings.beans)):  # the beans all live on: tracing them is wasted
-        for spec in settings.beans:
-            pod.add_spec(spec)
-    if setup is not None:
-        setup(pod)
+    pod = Pod(
+        settings.config,
+        stop_wait_time=settings.stop_wait_time,
+        keep_alive=keep_alive,
+        bean_history=settings.bean_history,
+        watchdog=settings.watchdog,
+    )
+    for spec in settings.beans:
+        pod.add_spec(spec)
     deadline = StopDeadline(settings.stop_wait_time)
     signals = ProcessSignals(pod, deadline)
     pod.on_stop(deadline.started)

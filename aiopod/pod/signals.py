@@ -9,8 +9,6 @@ from dataclasses import dataclass
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any, overload
 
-from ._collector import collector_paused
-
 if TYPE_CHECKING:
     from .bean import Bean
 
@@ -114,19 +112,18 @@ class SignalHub:
         # handler raising ends it, and the calls go on after that handler.
         outcomes: list[Any] = []
         awaiting: list[int] = []
-        with collector_paused(len(handlers)):  # 10k coroutines, then 10k tasks at a stop: none is garbage
-            while len(outcomes) < len(handlers):
-                rest = handlers[len(outcomes) :] if outcomes else handlers
-                try:
-                    if kwargs:
-                        outcomes.extend(handler(signal=sig, **kwargs) for handler in rest)
-                    else:
-                        outcomes.extend(handler(signal=sig) for handler in rest)
-                except Exception as exc:
-                    outcomes.append(self._failed(sig, registrations[len(outcomes)], exc))
-            if not _PLAIN.issuperset(map(type, outcomes)):
-                awaiting = [i for i, out in enumerate(outcomes) if type(out) not in _PLAIN and isawaitable(out)]
-            gathering = asyncio.gather(*(outcomes[i] for i in awaiting), return_exceptions=True) if awaiting else None
+        while len(outcomes) < len(handlers):
+            rest = handlers[len(outcomes) :] if outcomes else handlers
+            try:
+                if kwargs:
+                    outcomes.extend(handler(signal=sig, **kwargs) for handler in rest)
+                else:
+                    outcomes.extend(handler(signal=sig) for handler in rest)
+            except Exception as exc:
+                outcomes.append(self._failed(sig, registrations[len(outcomes)], exc))
+        if not _PLAIN.issuperset(map(type, outcomes)):
+            awaiting = [i for i, out in enumerate(outcomes) if type(out) not in _PLAIN and isawaitable(out)]
+        gathering = asyncio.gather(*(outcomes[i] for i in awaiting), return_exceptions=True) if awaiting else None
         if gathering is not None:
             for index, outcome in zip(awaiting, await gathering, strict=True):
                 if isinstance(outcome, BaseException):

@@ -188,7 +188,7 @@ def test_upper_case_config_names_are_readable_from_beans_and_others_are_not(writ
     assert "GREETING Hello 42" in out
     for name in ("lower", "_PRIVATE", "Mixed", "json"):
         assert f"{name} False False" in out
-    assert "error: config has no 'lower' (it has: ANSWER, BEANS, DEBUG, GREETING, LOG_LEVEL," in out
+    assert "error: config has no 'lower' (it has: ANSWER, BEANS, BEAN_HISTORY, DEBUG, GREETING, LOG_LEVEL," in out
 
 
 def test_config_file_of_a_bean_merges_its_names_into_that_beans_kwargs_only(write: Write, tmp_path: Path) -> None:

@@ -199,7 +199,14 @@ def test_read_config_file_missing_file(tmp_path: Path) -> None:
 
 def test_load_defaults() -> None:
     settings = load(environ={})
-    assert dict(settings.config) == {"LOG_LEVEL": "INFO", "LOOP_TYPE": "asyncio", "DEBUG": False, "STOP_WAIT_TIME": 5.0}
+    assert dict(settings.config) == {
+        "LOG_LEVEL": "INFO",
+        "LOOP_TYPE": "asyncio",
+        "DEBUG": False,
+        "STOP_WAIT_TIME": 5.0,
+        "BEAN_HISTORY": 1000,
+        "WATCHDOG": True,
+    }
     assert settings.beans == []
     assert settings.path is None
     assert (settings.log_level, settings.loop_type, settings.debug, settings.stop_wait_time) == (
@@ -234,6 +241,8 @@ def test_load_precedence_defaults_file_environ_options(write: Callable[[str, str
         "LOOP_TYPE": "asyncio",  # default
         "DEBUG": True,  # file
         "STOP_WAIT_TIME": 9.0,  # option beats env beats file
+        "BEAN_HISTORY": 1000,  # default
+        "WATCHDOG": True,  # default
         "GREETING": "from env",
         "ONLY_FILE": "file",
         "ONLY_ENV": "env",

@@ -4,8 +4,10 @@ from typing import Any
 
 import pytest
 
-from aiopod.pod import ConfigError, Pod, RestartPolicy
+from aiopod.pod import BeanState, ConfigError, Pod, RestartBudget, RestartPolicy
 from aiopod.pod.supervision import MAX_BACKOFF, parse_restart
+
+from .helpers import arun
 
 
 async def noop() -> None:
@@ -66,7 +68,7 @@ def test_wants() -> None:
 
 
 def test_next_delay_doubles_until_the_budget_is_spent() -> None:
-    policy = RestartPolicy("on-failure", max=3, window=60, backoff=0.5)
+    policy = RestartBudget(RestartPolicy("on-failure", max=3, window=60, backoff=0.5))
     assert [policy.next_delay(now=t) for t in (0, 1, 2)] == [0.5, 1.0, 2.0]
     assert policy.next_delay(now=3) is None
     assert policy.next_delay(now=59) is None
@@ -74,7 +76,7 @@ def test_next_delay_doubles_until_the_budget_is_spent() -> None:
 
 
 def test_next_delay_budget_is_per_window() -> None:
-    policy = RestartPolicy("on-failure", max=2, window=10, backoff=1)
+    policy = RestartBudget(RestartPolicy("on-failure", max=2, window=10, backoff=1))
     assert policy.next_delay(now=0) == 1.0
     assert policy.next_delay(now=5) == 2.0
     assert policy.next_delay(now=9) is None
@@ -84,31 +86,39 @@ def test_next_delay_budget_is_per_window() -> None:
 
 
 def test_next_delay_is_capped() -> None:
-    policy = RestartPolicy("always", max=20, window=1000, backoff=1)
+    policy = RestartBudget(RestartPolicy("always", max=20, window=1000, backoff=1))
     delays = [policy.next_delay(now=float(t)) for t in range(10)]
     assert delays[:6] == [1, 2, 4, 8, 16, MAX_BACKOFF]
     assert set(delays[5:]) == {MAX_BACKOFF}
 
 
 def test_max_zero_never_restarts() -> None:
-    assert RestartPolicy("always", max=0).next_delay(now=0) is None
+    assert RestartBudget(RestartPolicy("always", max=0)).next_delay(now=0) is None
 
 
 def test_zero_backoff_restarts_at_once() -> None:
-    policy = RestartPolicy("on-failure", max=3, backoff=0)
+    policy = RestartBudget(RestartPolicy("on-failure", max=3, backoff=0))
     assert [policy.next_delay(now=t) for t in (0, 0, 0, 0)] == [0.0, 0.0, 0.0, None]
 
 
 def test_beans_from_one_policy_keep_separate_budgets() -> None:
+    """A policy is settings only (shared, frozen); each bean's restarts are counted apart."""
+    flaky_runs: dict[str, int] = {"a": 0, "b": 0}
+
+    async def flaky(name: str) -> None:
+        flaky_runs[name] += 1
+        raise RuntimeError(name)
+
     pod = Pod()
-    shared = parse_restart({"policy": "on-failure", "max": 1})
-    first = pod.add_bean(noop, restart={"policy": "on-failure", "max": 1})
-    second = pod.add_bean(noop, restart={"policy": "on-failure", "max": 1})
-    assert first.restart == second.restart == shared
-    assert first.restart is not second.restart
-    assert first.restart.next_delay(now=0) == 0.1
-    assert first.restart.next_delay(now=1) is None
-    assert second.restart.next_delay(now=1) == 0.1
+    policy = {"policy": "on-failure", "max": 1, "backoff": 0}
+    first = pod.add_bean(flaky, name="a", restart=policy)
+    second = pod.add_bean(flaky, name="b", restart=policy)
+    assert first.restart == second.restart == parse_restart(policy)
+    assert arun(pod.run()) == 1
+    # each one: the first run, one restart, then its own budget is spent
+    assert flaky_runs == {"a": 2, "b": 2}
+    assert [b.restarts for b in pod.beans] == [1, 1]
+    assert all(b.state is BeanState.FAILED for b in pod.beans)
 
 
 def test_add_bean_rejects_a_bad_restart() -> None:

@@ -34,7 +34,7 @@ def listener(heard: list[tuple[str | None, dict[str, Any]]], ready: asyncio.Even
 async def started(pod: Pod, count: int, sig: str = "hello") -> asyncio.Task[int]:
     """Run ``pod`` in a task and wait until ``count`` handlers for ``sig`` are registered."""
     run = asyncio.create_task(pod.run())
-    await until(lambda: pod._signals.count(sig) == count)
+    await until(lambda: pod.signal_handlers(sig) == count)
     return run
 
 
@@ -91,7 +91,7 @@ def test_context_send_signal_with_labels_reaches_only_those_beans() -> None:
 
     @pass_context
     async def sender(context: BeanContext) -> None:
-        await until(lambda: context.pod._signals.count("hello") == 3)
+        await until(lambda: context.pod.signal_handlers("hello") == 3)
         results = await context.send_signal("hello", labels=["b"], x=1)
         answers.extend(r.value for r in results)
         await context.send_signal("bye")
@@ -251,7 +251,7 @@ def test_handlers_are_dropped_when_their_bean_ends() -> None:
         assert gone.state is BeanState.FINISHED
         results = await pod.send_signal("hello")
         assert [r.value for r in results] == ["hello from stays"]
-        assert pod._signals.count("hello") == 1
+        assert pod.signal_handlers("hello") == 1
         await pod.send_signal("bye")
         assert await run == 0
         assert await pod.send_signal("hello") == []

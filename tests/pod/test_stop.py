@@ -40,7 +40,9 @@ async def deaf(cancelled: list[str]) -> None:
 async def start(pod: Pod) -> asyncio.Task[int]:
     run = asyncio.create_task(pod.run())
     await until(
-        lambda: pod.beans and all(b.state is BeanState.RUNNING for b in pod.beans) and pod._signals.count("SIGTERM") > 0
+        lambda: (
+            pod.beans and all(b.state is BeanState.RUNNING for b in pod.beans) and pod.signal_handlers("SIGTERM") > 0
+        )
     )
     return run
 
@@ -123,11 +125,14 @@ def test_stop_wait_time_none_waits_until_force_stop() -> None:
     async def main() -> tuple[int, Bean]:
         pod = Pod(stop_wait_time=None)
         bean = pod.add_bean(deaf, cancelled=cancelled)
-        pod.add_signal_handler("SIGTERM", lambda **kw: None)
+        heard: list[str] = []
+        pod.add_signal_handler("SIGTERM", lambda **kw: heard.append(kw["signal"]))
         run = await start(pod)
         pod.stop()
-        await until(lambda: bool(pod._idle_waiters))  # waiting for the beans, with no deadline
-        assert not run.done() and bean.state is BeanState.RUNNING
+        await until(lambda: heard and pod.phase == "stopping")
+        # Past any deadline a test could wait for: the pod still waits, the bean still runs.
+        done, _ = await asyncio.wait({run}, timeout=0.5)
+        assert not done and bean.state is BeanState.RUNNING
         pod.force_stop()
         return await run, bean
 
@@ -148,7 +153,7 @@ def test_exit_status_is_one_when_a_bean_failed_before_the_stop() -> None:
         pod.add_bean(boom, label="boom")
         pod.add_bean(polite, heard=heard)
         run = asyncio.create_task(pod.run())
-        await until(lambda: pod.get_bean("boom").ended and pod._signals.count("SIGTERM") == 1)
+        await until(lambda: pod.get_bean("boom").ended and pod.signal_handlers("SIGTERM") == 1)
         pod.stop()
         return await run, pod
 

@@ -149,7 +149,9 @@ def test_a_bean_failing_while_the_pod_stops_is_not_restarted(write: Write, tmp_p
         proc.wait_for("attempt 1")
         proc.signal(signal.SIGTERM)
         code = proc.wait(10)
-    assert code == 1, proc.output
+    # Logged and shown as failed, but it does not change the exit status: once the stop has
+    # begun a supervised bean that fails is one that would have been restarted (README "Stopping").
+    assert code == 0, proc.output
     assert "RuntimeError: failed while stopping" in proc.output
     assert "attempt 2" not in proc.output and "restarting" not in proc.output
 
@@ -324,7 +326,7 @@ def test_restart_needs_a_running_pod_and_a_restartable_bean() -> None:
         once = pod.add_bean(forever(), label="once")
         task = asyncio.create_task(pod.run())
         await until(lambda: once.state is BeanState.RUNNING)
-        with pytest.raises(ConfigError, match="is a coroutine object, which can run only once"):
+        with pytest.raises(PodStateError, match="is a coroutine object, which can run only once"):
             await pod.restart("once")
         assert once.state is BeanState.RUNNING and once.restarts == 0
         pod.stop()
