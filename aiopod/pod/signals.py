@@ -119,7 +119,7 @@ class SignalHub:
                     outcomes.extend(handler(signal=sig, **kwargs) for handler in rest)
                 else:
                     outcomes.extend(handler(signal=sig) for handler in rest)
-            except Exception as exc:
+            except BaseException as exc:  # SystemExit too: a handler must not skip the others
                 outcomes.append(self._failed(sig, registrations[len(outcomes)], exc))
         if not _PLAIN.issuperset(map(type, outcomes)):
             awaiting = [i for i, out in enumerate(outcomes) if type(out) not in _PLAIN and isawaitable(out)]
