@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
 import traceback
 import warnings
@@ -15,6 +14,7 @@ from typing import Any, NoReturn
 import click
 
 from . import __version__
+from .pod._process import PodProcess, StartupInterrupted
 from .pod.config import LOOP_TYPES, BeanSpec, PodConfig, load
 from .pod.errors import ConfigError
 from .pod.runner import options_from, run_pod
@@ -123,26 +123,23 @@ def _telnet_spec(address: str) -> BeanSpec:
     return make_spec(entry, f"--telnet {address}")
 
 
-class StartupInterrupted(BaseException):
-    """SIGINT or SIGTERM arrived while the config and bean modules were still loading."""
-
-
 @contextlib.contextmanager
-def startup_signals() -> Iterator[None]:
-    """Until the pod owns the signals, a stop signal abandons the start (importing can be slow)."""
+def pod_process() -> Iterator[PodProcess]:
+    """Own the process signals before the config is imported, and end the process when done.
 
-    def interrupt(signum: int, frame: object) -> None:
-        raise StartupInterrupted(signal.Signals(signum).name)
-
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    A stop signal until the pod takes over abandons the start (importing can be slow, or
+    stuck in C: then the process still ends within a second), with status 0.
+    """
+    process = PodProcess(ends_process=True)
+    process.install()
     try:
-        yield
+        yield process
     except StartupInterrupted as exc:
+        process.abandon_startup()
+        # Nothing started: coroutine-object beans of an abandoned start are never awaited, on purpose.
+        warnings.filterwarnings("ignore", message="coroutine .* was never awaited", category=RuntimeWarning)
         click.echo(f"aiopod: {exc.args[0]} while starting up: stopped before any bean ran", err=True)
-        sys.exit(0)
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        process.finish(0)
 
 
 def fail(exc: BaseException, debug: bool) -> NoReturn:
@@ -162,8 +159,7 @@ def settings_or_fail(
 ) -> PodConfig:
     """``prepare``, with a bad config (or a stop signal while it imports) ending the process."""
     try:
-        with startup_signals():
-            return prepare(config_path, beans, debug=debug, **options)
+        return prepare(config_path, beans, debug=debug, **options)
     except ConfigError as exc:
         fail(exc, bool(debug))
 
@@ -182,14 +178,15 @@ def run(config_path: str | None, beans: tuple[str, ...], debug: bool | None, **o
     BEANS are import strings with optional keyword arguments, as in the seed:
     'example.helloworld:hi=Ozzy,n=2' (escape a literal ',' or '=' as '\\,' '\\=').
     """
-    settings = settings_or_fail(config_path, beans, debug, options)
-    if not settings.beans:
-        fail(ConfigError("nothing to run: give -c CONFIG with BEANS, or beans such as 'example.helloworld'"), False)
-    try:
-        status = run_pod(settings)
-    except ConfigError as exc:
-        fail(exc, settings.debug)
-    sys.exit(status)
+    with pod_process() as process:
+        settings = settings_or_fail(config_path, beans, debug, options)
+        if not settings.beans:
+            fail(ConfigError("nothing to run: give -c CONFIG with BEANS, or beans such as 'example.helloworld'"), False)
+        try:
+            status = run_pod(settings)
+        except ConfigError as exc:
+            fail(exc, settings.debug)
+        process.finish(status)
 
 
 @main.command()
@@ -202,10 +199,11 @@ def shell(
 
     exit(), stop() or Ctrl-D stop the pod gracefully. BEANS as for 'aiopod run'.
     """
-    from .console import run_shell  # the console's imports are not paid by 'aiopod run'
+    with pod_process() as process:
+        from .console import run_shell  # the console's imports are not paid by 'aiopod run'
 
-    settings = settings_or_fail(config_path, beans, debug, options)
-    sys.exit(run_shell(settings, history=not no_history))
+        settings = settings_or_fail(config_path, beans, debug, options)
+        process.finish(run_shell(settings, history=not no_history))
 
 
 @main.command()

@@ -1,150 +1,24 @@
-"""Run a pod as a process: the loop, SIGINT/SIGTERM, and a deadline the loop cannot block."""
+"""Run a pod in this process: its loop, its signals (see ``_process``), a bounded close."""
 
 from __future__ import annotations
 
 import asyncio
-import faulthandler
 import logging
-import os
-import signal
 import sys
-import threading
-import time
 from collections.abc import Awaitable, Callable, Mapping
-from types import FrameType
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from ._deadline import bounded_wait
 from ._loops import loop_factory
 from ._notify import notify
+from ._process import PodProcess
 from .config import PodConfig
 from .pod import CANCEL_GRACE, Pod
 
 logger = logging.getLogger("aiopod")
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-#: With STOP_WAIT_TIME None, how long the loop may take to even notice a stop.
-ACK_TIMEOUT = 5.0
-#: A second Ctrl-C ends the process at once if the loop has not answered the first for this long.
-BLOCKED_AFTER = 1.0
-#: Time on top of STOP_WAIT_TIME and the cancel grace for handlers and loop teardown.
-DEADLINE_MARGIN = 2.0
-
-
-class StopDeadline:
-    """A thread that ends the process when a stop takes too long.
-
-    Signal handlers added with ``loop.add_signal_handler`` never run while a bean blocks
-    the loop, and ``asyncio.run`` waits for ever on a task that swallows cancellation;
-    this deadline lives outside the loop so that SIGTERM always ends the process.
-    """
-
-    def __init__(self, stop_wait_time: float | None) -> None:
-        self.stop_wait_time = stop_wait_time
-        # Taken once and never released: arm() runs in signal handlers, which re-enter when
-        # signals arrive in a burst, and a blocking acquire there would deadlock the main thread.
-        self._armed = threading.Lock()
-        self._ack = threading.Event()
-        self._done = threading.Event()
-
-    @property
-    def acknowledged(self) -> bool:
-        return self._ack.is_set()
-
-    def arm(self) -> None:
-        """Start counting (once)."""
-        if not self._armed.acquire(blocking=False):
-            return
-        threading.Thread(target=self._watch, name="aiopod-stop-deadline", daemon=True).start()
-
-    def acknowledge(self) -> None:
-        """The loop has seen the stop: it is not blocked."""
-        self._ack.set()
-
-    def started(self, signal: str = "") -> None:
-        """A stop has begun on the loop (so the loop answers): start counting."""
-        self.acknowledge()
-        self.arm()
-
-    def disarm(self) -> None:
-        """The pod has stopped; nothing to enforce."""
-        self._done.set()
-
-    def _watch(self) -> None:
-        start = time.monotonic()
-        wait = self.stop_wait_time
-        budget = (ACK_TIMEOUT if wait is None else wait) + CANCEL_GRACE + DEADLINE_MARGIN
-        if not self._ack.wait(budget) and not self._done.is_set():
-            self.expire(f"the event loop did not answer the stop for {budget:.1f} s: a bean is blocking it")
-        if wait is None:
-            return  # the loop answers, and waiting for ever is what was asked for
-        if not self._done.wait(max(0.0, budget - (time.monotonic() - start))):
-            self.expire(f"the pod did not stop within {budget:.1f} s (STOP_WAIT_TIME {wait:g} s + grace)")
-
-    def expire(self, why: str) -> None:
-        """Dump every thread's stack to stderr and end the process with status 1."""
-        try:
-            sys.stderr.write(f"aiopod: {why}; the stacks follow, then exit with status 1\n")
-            sys.stderr.flush()
-            faulthandler.dump_traceback(all_threads=True)
-        finally:
-            os._exit(1)  # nothing else ends a process whose main thread is stuck
-
-
-class ProcessSignals:
-    """SIGINT and SIGTERM, owned in one place for the whole process.
-
-    Installed with ``signal.signal`` rather than ``loop.add_signal_handler`` so the
-    handler runs even while a bean blocks the loop (it only hands work to the loop).
-    """
-
-    def __init__(self, pod: Pod, deadline: StopDeadline) -> None:
-        self.pod = pod
-        self.deadline = deadline
-        self.received = 0
-        self._stop_requested = False
-        self._first_at = 0.0
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._previous: dict[int, Any] = {}
-
-    def install(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._previous[sig] = signal.signal(sig, self.handle)
-
-    def restore(self) -> None:
-        """Give the signals back; after a stop by signal, ignore late ones instead.
-
-        A burst of SIGTERMs outlasts the stop: one arriving after the default handler is
-        back would kill the exiting process with status -15 (or raise KeyboardInterrupt).
-        """
-        for sig, previous in self._previous.items():
-            signal.signal(sig, signal.SIG_IGN if self.received else previous)
-        self._previous.clear()
-
-    def handle(self, signum: int, frame: FrameType | None = None) -> None:
-        if signum == signal.SIGINT and not self.received:
-            if any(handler() for handler in list(self.pod.interrupt_handlers)):
-                return
-        self.received += 1
-        self.deadline.arm()
-        # A flag, not ``received == 1``: a signal landing while this handler runs re-enters it
-        # (Python runs handlers between bytecodes), and both calls would then see received == 2.
-        if not self._stop_requested:
-            self._stop_requested = True
-            self._first_at = time.monotonic()
-            self._call(self.pod.request_stop, signal.Signals(signum).name)
-        elif signum == signal.SIGINT:
-            waited = time.monotonic() - self._first_at
-            if not self.deadline.acknowledged and waited > BLOCKED_AFTER:
-                self.deadline.expire(f"second SIGINT and the event loop has not answered the first for {waited:.1f} s")
-            self._call(self.pod.force_stop)
-
-    def _call(self, callback: Callable[..., None], *args: Any) -> None:
-        assert self._loop is not None
-        try:
-            self._loop.call_soon_threadsafe(callback, *args)
-        except RuntimeError:  # the loop is already closed: the pod has stopped
-            pass
 
 
 def configure_logging(level: str | int) -> None:
@@ -153,16 +27,24 @@ def configure_logging(level: str | int) -> None:
     logging.getLogger("aiopod").setLevel(level)
 
 
-async def _leftover_tasks(pod: Pod) -> None:
-    """Cancel tasks the beans started and did not keep track of, so loop teardown cannot hang."""
-    skip = {asyncio.current_task(), *(bean.task for bean in pod.refused)}  # reported already
+async def _leftover_tasks(pod: Pod) -> list[asyncio.Task[Any]]:
+    """Cancel tasks the beans started and did not keep track of, so loop teardown cannot hang.
+
+    Returns the tasks still pending after the grace (those of beans reported as refusing included).
+    """
+    refused = [bean.task for bean in pod.refused if bean.task is not None]
+    skip = {asyncio.current_task(), *refused}  # reported already
     tasks = [t for t in asyncio.all_tasks() if t not in skip]
-    if not tasks:
-        return
-    logger.debug("cancelling %d tasks left behind by beans", len(tasks))
-    for task in tasks:
-        task.cancel()
-    await asyncio.wait(tasks, timeout=CANCEL_GRACE)
+    if tasks:
+        logger.debug("cancelling %d tasks left behind by beans", len(tasks))
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks, timeout=CANCEL_GRACE)
+    stuck = [t for t in tasks if not t.done()]
+    if stuck:
+        logger.error("%d tasks started by beans ignored cancellation: %s", len(stuck),
+                     ", ".join(t.get_name() for t in stuck[:10]))  # fmt: skip
+    return [*refused, *stuck]
 
 
 async def _await(future: Awaitable[Any]) -> Any:
@@ -178,29 +60,50 @@ def run_pod(
     """Run a pod in this process until it ends or is stopped; return the exit status.
 
     ``guest(pod)`` runs beside the pod (the console); when it returns, the pod stops.
-    SIGINT/SIGTERM stop the pod; the process cannot outlive the stop budget.
+    SIGINT/SIGTERM stop the pod, SIGHUP/SIGUSR1/SIGUSR2 reach the beans' handlers,
+    SIGQUIT dumps the stacks. This never ends the process: a bean that refuses to stop
+    is reported and left behind on the closed loop (``aiopod run`` then ends the process).
     """
+    process = PodProcess.current()
+    if process is not None:
+        return _run(settings, process, keep_alive, guest)
+    process = PodProcess(ends_process=False)
+    process.install()
+    try:
+        return _run(settings, process, keep_alive, guest)
+    finally:
+        process.uninstall()
+
+
+def _run(
+    settings: PodConfig,
+    process: PodProcess,
+    keep_alive: bool,
+    guest: Callable[[Pod], Awaitable[Any]] | None,
+) -> int:
     configure_logging(settings.log_level)
     factory = loop_factory(settings.loop_type)
     pod = Pod(
         settings.config,
-        stop_wait_time=settings.stop_wait_time,
+        stop_wait_time=bounded_wait(settings.stop_wait_time),
         keep_alive=keep_alive,
         bean_history=settings.bean_history,
         watchdog=settings.watchdog,
     )
     for spec in settings.beans:
         pod.add_spec(spec)
-    deadline = StopDeadline(settings.stop_wait_time)
-    signals = ProcessSignals(pod, deadline)
-    pod.on_stop(deadline.started)
     pod.on_start(lambda: notify("READY=1"))
     pod.on_stop(lambda _: notify("STOPPING=1"))
     runner = asyncio.Runner(debug=settings.debug, loop_factory=factory)
     loop = runner.get_loop()
     if settings.debug:
         loop.slow_callback_duration = 0.1
-    signals.install(loop)
+    # An executor of our own, so that closing the loop can leave a job a bean left running
+    # instead of joining it for ever (loop.shutdown_default_executor() does, on 3.11).
+    executor = ThreadPoolExecutor(thread_name_prefix="aiopod-executor")
+    loop.set_default_executor(executor)
+    process.attach(pod, loop)
+    left: list[asyncio.Task[Any]] = []
     try:
         main = loop.create_task(_main(pod, guest))
         while True:
@@ -209,22 +112,41 @@ def run_pod(
                 break
             except (KeyboardInterrupt, SystemExit):
                 continue  # raised in a bean: its done callback has asked the pod to stop
-        deadline.started()
-        runner.run(_leftover_tasks(pod))
+        left = runner.run(_leftover_tasks(pod))
     finally:
-        signals.restore()
-        if not pod.refused:
-            runner.close()
-        deadline.disarm()
-    if pod.refused:
-        # Closing the loop would wait for ever on beans that refuse to stop, and letting the
-        # interpreter collect them prints "Task was destroyed but it is pending": they were
-        # reported already, so leave now.
-        logging.shutdown()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(status)
+        _close(loop, executor, left)
+        process.abandoned = left
+        process.loop_closed()
     return status
+
+
+def _close(loop: asyncio.AbstractEventLoop, executor: ThreadPoolExecutor, left: list[asyncio.Task[Any]]) -> None:
+    """Close the loop in bounded time (``Runner.close()`` waits for ever on a task that refuses to end)."""
+    if not loop.is_closed():
+        loop.run_until_complete(_bounded(loop.shutdown_asyncgens(), CANCEL_GRACE))
+        executor.shutdown(wait=False, cancel_futures=True)  # a running job goes on in its thread
+        if left:
+            loop.set_exception_handler(_QuietAbout(left))
+        loop.close()
+
+
+async def _bounded(coro: Awaitable[Any], seconds: float) -> None:
+    try:
+        await asyncio.wait_for(coro, seconds)
+    except TimeoutError:
+        logger.warning("async generators did not close within %g s", seconds)
+
+
+class _QuietAbout:
+    """An exception handler that drops "Task was destroyed but it is pending" for tasks reported already."""
+
+    def __init__(self, tasks: list[asyncio.Task[Any]]) -> None:
+        self._ids = {id(task) for task in tasks}
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if id(context.get("task")) in self._ids:
+            return
+        loop.default_exception_handler(context)
 
 
 async def _main(pod: Pod, guest: Callable[[Pod], Awaitable[Any]] | None) -> int:
