@@ -44,7 +44,8 @@ class Numbers(pcflow.Server):
         print(f"consumed {obj}", flush=True)
 
     def cleanup(self, **kwargs):
-        print(f"flow: produced {self.produced} consumed {self.consumed} failed {self.failed}", flush=True)
+        counts = f"produced {self.produced} consumed {self.consumed} failed {self.failed}"
+        print(f"flow: {counts} unconsumed {self.unconsumed}", flush=True)
 
 
 class Lines(fromstdin.Server):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import threading
 from collections.abc import Mapping
@@ -23,8 +22,9 @@ from typing import Any
 
 from aiomonitor import Monitor, start_monitor
 
-from ..pod import BeanContext, ConfigError
-from ._common import as_port, check_free, on_stop_signals, port_problems, stop_budget
+from ..pod import BeanContext
+from ._net import as_port, check_free, is_loopback, port_problems
+from .adapter import Adapter
 
 logger = logging.getLogger(__name__)
 
@@ -33,19 +33,19 @@ PORTS = {"port": 20101, "webui_port": 20102, "console_port": 20103}
 CLOSE_TIMEOUT = 2.0
 
 
-class AioMonitorAdapter:
+class AioMonitorAdapter(Adapter):
     """The bean: starts aiomonitor's servers (in aiomonitor's thread) and closes them on stop."""
 
     def __init__(self, context: BeanContext) -> None:
-        self.context = context
+        super().__init__(context)
         self.monitor: Monitor | None = None
 
     @classmethod
-    def check_kwargs(cls, kwargs: Mapping[str, Any]) -> None:
-        """Refuse bad ports and a host other than loopback before anything starts."""
+    def kwargs_problems(cls, kwargs: Mapping[str, Any]) -> list[str]:
+        """Bad ports, a host other than loopback, ``hook_task_factory``."""
         problems = port_problems(kwargs, PORTS)
         host = kwargs.get("host", "127.0.0.1")
-        if not _is_loopback(host):
+        if not is_loopback(host):
             problems.append(
                 f"host: {host!r} is not loopback, and aiomonitor has no password: anyone who can reach it "
                 "could run code in this pod; use host='127.0.0.1' (and an SSH tunnel to reach it from afar)"
@@ -55,10 +55,9 @@ class AioMonitorAdapter:
                 "hook_task_factory: aiopod does not let aiomonitor replace the loop's task factory "
                 "(every bean's task would change type); leave it out"
             )
-        if problems:
-            raise ConfigError(problems)
+        return problems
 
-    async def __call__(
+    async def serve(
         self,
         host: str = "127.0.0.1",
         port: int | str = PORTS["port"],
@@ -69,13 +68,10 @@ class AioMonitorAdapter:
         **names: Any,
     ) -> None:
         ports = {"port": as_port(port), "webui_port": as_port(webui_port), "console_port": as_port(console_port)}
-        self.check_kwargs({"host": host, **ports})
         # aiomonitor binds in its own thread: a taken port would fail there unseen (telnet)
         # or leave start_monitor() waiting for ever (web UI), so check them here first.
         for name in ("port", "webui_port", "console_port") if console_enabled else ("port", "webui_port"):
             check_free(f"aiomonitor ({name})", host, ports[name])
-        stopping = asyncio.Event()
-        await on_stop_signals(self.context, lambda signal, **kwargs: stopping.set())
         local_names = {"__name__": "__console__", "__doc__": None, "pod": self.context.pod, "context": self.context}
         monitor = self.monitor = start_monitor(
             asyncio.get_running_loop(),
@@ -91,12 +87,12 @@ class AioMonitorAdapter:
             "aiomonitor running on telnet://%s:%d and http://%s:%d", host, ports["port"], host, ports["webui_port"]
         )
         try:
-            await stopping.wait()
+            await self.stop_request.wait()
         finally:
-            await _close(monitor, stop_budget(self.context))
+            await _close(monitor, self.stop_request.bounded(CLOSE_TIMEOUT))
 
 
-async def _close(monitor: Monitor, budget: float | None) -> None:
+async def _close(monitor: Monitor, within: float) -> None:
     """``monitor.close()`` joins aiomonitor's thread: do it off the loop, and wait a bounded time."""
     loop = asyncio.get_running_loop()
     closed = loop.create_future()
@@ -110,24 +106,14 @@ async def _close(monitor: Monitor, budget: float | None) -> None:
 
     # A daemon thread, not the default executor: the loop's teardown joins executor threads.
     threading.Thread(target=close, name="aiopod-aiomonitor-close", daemon=True).start()
-    timeout = CLOSE_TIMEOUT if budget is None else min(CLOSE_TIMEOUT, budget)
-    done, _ = await asyncio.wait({closed}, timeout=timeout)
+    done, _ = await asyncio.wait({closed}, timeout=within)
     if not done:
-        logger.warning("aiomonitor did not close within %g s; leaving its thread behind", timeout)
+        logger.warning("aiomonitor did not close within %g s; leaving its thread behind", within)
 
 
 def _set_done(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
-
-
-def _is_loopback(host: Any) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except (TypeError, ValueError):
-        return False
 
 
 __all__ = ["AioMonitorAdapter"]

@@ -12,12 +12,20 @@
         async def consume(self, url, **kwargs):
             await fetch(url)
 
+        async def on_unconsumed(self, urls, **kwargs):
+            await requeue(urls)  # taken from the producer, not consumed before the stop's time ran out
+
     BEANS = [{"core": "crawl.Crawl", "consumer_num": 10, "queue_size": 10}]
 
-Every item the producer yields is consumed exactly once. On SIGINT/SIGTERM the flow
-stops pulling from the producer (a pull waiting for the producer's next item is
-cancelled inside the producer, before it yields), then the queue drains and the
-consumers finish. A ``consume`` that raises is logged with its item; the flow goes on.
+Every item the producer yields is either consumed once or handed to ``on_unconsumed``.
+On SIGINT/SIGTERM the flow stops pulling from the producer (a pull waiting for the
+producer's next item is cancelled inside the producer, before it yields), then the
+queue drains and the consumers finish. When the drain would outlast STOP_WAIT_TIME, the
+flow stops it ``STOP_RESERVE`` seconds (at most a quarter of STOP_WAIT_TIME) before the
+pod would cancel the bean: the consumers are cancelled, and every item not consumed
+(queued, being consumed, or held by the producer) goes to ``on_unconsumed`` once. A
+``consume`` that raises anything (``CancelledError`` included) other than its own
+cancellation at the stop is logged with its item, and its consumer goes on.
 """
 
 from __future__ import annotations
@@ -27,20 +35,24 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from ..pod import ConfigError
 from ._common import maybe_await
+from .adapter import STOP_RESERVE
 from .simple import Server as SimpleServer
 
 logger = logging.getLogger(__name__)
 
-_END = object()  # tells a consumer that no more items will come
+DEFAULTS = {"consumer_num": 10, "queue_size": 10}
+LEAST = {"consumer_num": 1, "queue_size": 0}
+#: The longest the flow waits for its cancelled consumers (and producer) to end.
+CANCEL_WAIT = 1.0
 
 
 class Server(SimpleServer):
     """A producer-consumer bean: write ``produce`` (an async generator) and ``consume``.
 
-    Keyword arguments: ``consumer_num`` (default 10) and ``queue_size`` (default 10);
-    all of them are passed on to ``produce`` and ``consume`` too.
+    Keyword arguments: ``consumer_num`` (default 10) and ``queue_size`` (default 10; 0 is
+    unbounded); all of them are passed on to ``produce``, ``consume`` and
+    ``on_unconsumed`` too. ``produced == consumed + failed + unconsumed`` when it ends.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -48,23 +60,23 @@ class Server(SimpleServer):
         self.produced = 0
         self.consumed = 0
         self.failed = 0
-        self._pulling = False
+        self.unconsumed = 0
         self._producer: asyncio.Task[None] | None = None
+        self._pulling = False
+        self._pull_cancelled = False
+        self._held: tuple[Any, ...] = ()  # the item the producer waits to queue
+        self._consuming: dict[asyncio.Task[None], Any] = {}
 
     @classmethod
-    def check_kwargs(cls, kwargs: Mapping[str, Any]) -> None:
-        """Refuse a ``consumer_num`` below 1 or a ``queue_size`` that is not a number, before anything starts."""
+    def kwargs_problems(cls, kwargs: Mapping[str, Any]) -> list[str]:
+        """A ``consumer_num`` that is not a whole number >= 1, a ``queue_size`` not >= 0."""
         problems = []
-        for name, least in (("consumer_num", 1), ("queue_size", 0)):
-            value = kwargs.get(name, 10)
-            try:
-                ok = int(value) >= least and not isinstance(value, bool)
-            except (TypeError, ValueError):
-                ok = False
-            if not ok:
+        for name, least in LEAST.items():
+            value = kwargs.get(name, DEFAULTS[name])
+            number = _whole(value)
+            if number is None or number < least:
                 problems.append(f"{name}: {value!r} must be a whole number >= {least}")
-        if problems:
-            raise ConfigError(problems)
+        return problems
 
     def produce(self, **kwargs: Any) -> AsyncIterator[Any]:
         """Yield the items to consume; return to end the flow."""
@@ -73,56 +85,78 @@ class Server(SimpleServer):
     def consume(self, obj: Any, **kwargs: Any) -> Any:
         """Handle one item (``def`` or ``async def``)."""
 
+    def on_unconsumed(self, items: list[Any], **kwargs: Any) -> Any:
+        """``items`` were taken from the producer and not consumed (the stop's time ran out, or
+        the bean was cancelled): called once, roughly in the order they were produced. Those
+        being consumed when it was cut short come first; they may have done part of their
+        work. The default logs how many. ``def`` or ``async def``; it has the time that
+        ``run`` kept back (``STOP_RESERVE``, at most a quarter of STOP_WAIT_TIME)."""
+        logger.warning(
+            "%s: %d items taken from the producer were not consumed (define on_unconsumed(self, items) to keep them)",
+            self._name,
+            len(items),
+        )
+
+    @property
+    def _name(self) -> str:
+        return self.context.label or f"bean#{self.context.id}"
+
+    async def _run(self, kwargs: dict[str, Any]) -> None:
+        await self.run(**kwargs)  # the flow keeps to the stop's time by itself, to save what is left
+
     async def run(self, **kwargs: Any) -> None:
-        self.check_kwargs(kwargs)
-        consumer_num = int(kwargs.get("consumer_num", 10))
-        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=int(kwargs.get("queue_size", 10)))
-        name = self.context.label or f"bean#{self.context.id}"
+        consumer_num = _whole(kwargs.get("consumer_num", DEFAULTS["consumer_num"]))
+        queue_size = _whole(kwargs.get("queue_size", DEFAULTS["queue_size"]))
+        if consumer_num is None or queue_size is None:  # check_kwargs refused these before start
+            raise ValueError(self.kwargs_problems(kwargs))
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=queue_size)
         consumers = [
-            asyncio.create_task(self._consumer(queue, kwargs), name=f"{name}:consumer-{n}") for n in range(consumer_num)
+            asyncio.create_task(self._consumer(queue, kwargs), name=f"{self._name}:consumer-{n}")
+            for n in range(consumer_num)
         ]
-        self._producer = asyncio.create_task(self._produce(queue, kwargs), name=f"{name}:producer")
+        producer = self._producer = asyncio.create_task(self._produce(queue, kwargs), name=f"{self._name}:producer")
         watcher = asyncio.create_task(self._watch_stop())
         try:
-            await asyncio.wait({self._producer})
-            for _ in consumers:
-                await queue.put(_END)
-            await asyncio.wait(consumers)
-            error = None if self._producer.cancelled() else self._producer.exception()
-            if error is not None:
-                raise error  # the producer failed: what it yielded before was still consumed
+            if await self.stop_request.within({producer}):
+                joined = asyncio.ensure_future(queue.join())
+                try:
+                    await self.stop_request.within({joined})
+                finally:
+                    joined.cancel()
         finally:
-            tasks = [task for task in (watcher, self._producer, *consumers) if not task.done()]
-            for task in tasks:
-                task.cancel()
-            lost = sum(1 for item in _drain(queue) if item is not _END)
-            if lost:
-                logger.warning("%s: %d items taken from the producer were not consumed", name, lost)
-            if tasks:
-                await asyncio.wait(tasks)
+            await self._end(queue, [watcher, producer, *consumers], kwargs)
+        error = producer.exception() if producer.done() and not producer.cancelled() else None
+        if error is not None:
+            raise error  # the producer failed: what it yielded before was still consumed
 
     async def _produce(self, queue: asyncio.Queue[Any], kwargs: dict[str, Any]) -> None:
         items = self.produce(**kwargs)
+        task = asyncio.current_task()
+        assert task is not None
         try:
-            while not self._stop_requested.is_set():
+            while not self.stop_request:
                 self._pulling = True
                 try:
                     item = await anext(items)
                 except StopAsyncIteration:
                     return
                 except asyncio.CancelledError:
-                    if not self._stop_requested.is_set():
-                        raise
-                    # _watch_stop's cancel, inside the producer before it yielded: taken in
-                    # hand, so that the producer's own cleanup is not seen as cancelled.
-                    task = asyncio.current_task()
-                    if task is not None:
+                    if self._pull_cancelled and task.cancelling() == 1:
+                        # _watch_stop's cancel, inside the producer before it yielded: taken in
+                        # hand, so that the producer's own cleanup is not seen as cancelled.
                         task.uncancel()
-                    return
+                        return
+                    if task.cancelling():
+                        raise
+                    raise RuntimeError(
+                        f"{type(self).__qualname__}.produce() raised CancelledError though nothing cancelled it"
+                    ) from None
                 finally:
                     self._pulling = False
                 self.produced += 1
-                await queue.put(item)  # never cancelled on stop: the item was taken
+                self._held = (item,)
+                await queue.put(item)  # not cancelled on stop, only when the stop's time runs out
+                self._held = ()
         finally:
             aclose = getattr(items, "aclose", None)
             if aclose is not None:
@@ -130,22 +164,61 @@ class Server(SimpleServer):
 
     async def _watch_stop(self) -> None:
         """On stop, stop pulling: cancel a pull that waits in the producer (not a put)."""
-        await self._stop_requested.wait()
+        await self.stop_request.wait()
         if self._pulling and self._producer is not None:
+            self._pull_cancelled = True
             self._producer.cancel()
 
     async def _consumer(self, queue: asyncio.Queue[Any], kwargs: dict[str, Any]) -> None:
+        task = asyncio.current_task()
+        assert task is not None
         while True:
             item = await queue.get()
-            if item is _END:
-                return
+            self._consuming[task] = item
             try:
                 await maybe_await(self.consume(item, **kwargs))
+            except asyncio.CancelledError:
+                if task.cancelling():
+                    raise  # its own cancellation (the stop's time ran out): the item is handed over
+                self._failed(item)
             except Exception:
-                self.failed += 1
-                logger.exception("%s.consume(%r) failed; the flow goes on", type(self).__qualname__, item)
+                self._failed(item)
             else:
                 self.consumed += 1
+            del self._consuming[task]
+            queue.task_done()
+
+    def _failed(self, item: Any) -> None:
+        self.failed += 1
+        logger.exception("%s.consume(%r) failed; the flow goes on", type(self).__qualname__, item)
+
+    async def _end(self, queue: asyncio.Queue[Any], tasks: list[asyncio.Task[Any]], kwargs: dict[str, Any]) -> None:
+        """Cancel what still runs, then hand every item not consumed to ``on_unconsumed``."""
+        running = [task for task in tasks if not task.done()]
+        for task in running:
+            task.cancel()
+        if running:
+            left = self.stop_request.time_left(STOP_RESERVE / 2) if self.stop_request else None
+            await asyncio.wait(running, timeout=CANCEL_WAIT if left is None else min(CANCEL_WAIT, left))
+        items = [*self._consuming.values(), *_drain(queue), *self._held]
+        self._consuming.clear()
+        self._held = ()
+        if not items:
+            return
+        self.unconsumed += len(items)
+        try:
+            await maybe_await(self.on_unconsumed(items, **kwargs))
+        except Exception:
+            logger.exception("%s: on_unconsumed(%d items) failed", self._name, len(items))
+
+
+def _whole(value: Any) -> int | None:
+    """``value`` as a whole number (an int, or a string of digits), else None."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    return None
 
 
 def _drain(queue: asyncio.Queue[Any]) -> list[Any]:

@@ -16,36 +16,41 @@ Each hook may be ``def`` or ``async def`` and gets the bean's keyword arguments.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
 from ..pod import BeanContext, Config
-from ._common import maybe_await, on_stop_signals
+from ._common import maybe_await
+from .adapter import STOP_RESERVE, Adapter
+
+logger = logging.getLogger(__name__)
 
 
-class Server:
+class Server(Adapter):
     """A bean class with hooks: ``startup``, then ``run``, then ``cleanup``.
 
     ``on_stop`` runs once, when the pod stops on SIGINT or SIGTERM; the default one sets
-    ``stopping``, which ``run`` can watch. ``cleanup`` runs after ``run`` whether it
-    returned, raised or was cancelled (it does not run when ``startup`` raised), and
-    after a running ``on_stop`` has finished.
+    ``stopping``, which ``run`` can watch. A ``run`` still going ``STOP_RESERVE`` seconds
+    (at most a quarter of STOP_WAIT_TIME) before the pod would cancel the bean is
+    cancelled, so that ``cleanup`` has that time. ``cleanup`` runs after ``run`` whether it
+    returned, raised or was cancelled (not when ``startup`` raised), and after a running
+    ``on_stop`` has finished (or that time has come).
     """
 
     def __init__(self, context: BeanContext) -> None:
-        self.context = context
+        super().__init__(context)
         self.stopping = False
-        #: The signal that stopped the bean ("SIGINT" or "SIGTERM"), None until then.
-        self.stop_signal: str | None = None
         self.logger = logging.getLogger(type(self).__qualname__)
-        self._stop_requested = asyncio.Event()
-        self._on_stop_task: asyncio.Future[Any] | None = None
 
     @property
     def config(self) -> Config:
         """The pod's config (``context.config``)."""
         return self.context.config
+
+    @property
+    def stop_signal(self) -> str | None:
+        """The signal that stopped the bean ("SIGINT" or "SIGTERM"), None until then."""
+        return self.stop_request.signal
 
     def startup(self, **kwargs: Any) -> Any:
         """Prepare; called first."""
@@ -60,26 +65,32 @@ class Server:
         """The pod is stopping (``kwargs['signal']`` says why): ask ``run`` to end."""
         self.stopping = True
 
-    async def __call__(self, **kwargs: Any) -> None:
-        await on_stop_signals(self.context, self._signalled(kwargs))
+    def on_stop_signal(self, signal: str, **kwargs: Any) -> Any:
+        return self.on_stop(**{**kwargs, "signal": signal})
+
+    async def serve(self, **kwargs: Any) -> None:
         await maybe_await(self.startup(**kwargs))
         try:
-            await maybe_await(self.run(**kwargs))
+            await self._run(kwargs)
         finally:
-            if self._on_stop_task is not None and not self._on_stop_task.done():
-                await asyncio.wait({self._on_stop_task})
+            if self.stop_request:
+                await self.stop_request.settled(self.stop_request.time_left(STOP_RESERVE / 2))
             await maybe_await(self.cleanup(**kwargs))
 
-    def _signalled(self, kwargs: dict[str, Any]) -> Any:
-        def handler(signal: str, **ignored: Any) -> asyncio.Future[Any]:
-            # Once per stop, however many stop signals come; every sender waits for the same run.
-            if self._on_stop_task is None:
-                self.stop_signal = signal
-                self._stop_requested.set()
-                self._on_stop_task = asyncio.ensure_future(maybe_await(self.on_stop(**{**kwargs, "signal": signal})))
-            return self._on_stop_task
-
-        return handler
+    async def _run(self, kwargs: dict[str, Any]) -> None:
+        """``run``, cancelled when the stop's time is nearly up."""
+        try:
+            async with self.stop_request.cut_short() as cut:
+                await maybe_await(self.run(**kwargs))
+        except TimeoutError:
+            if not cut.expired():
+                raise
+            logger.warning(
+                "%s: run() was still going %.2f s before the end of STOP_WAIT_TIME; cancelled it so that "
+                "cleanup() runs in time (let run() return once self.stopping is set)",
+                self.context.label or f"bean #{self.context.id}",
+                self.stop_request.time_left(0) or 0.0,
+            )
 
 
 __all__ = ["Server"]

@@ -27,7 +27,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..pod import BeanContext, ConfigError
-from ._common import check_host, listen_error, load, maybe_await, on_stop_signals, port_problems, stop_budget
+from ._common import load, maybe_await
+from ._net import as_port, host_problems, listen_error, port_problems
+from .adapter import STOP_RESERVE, Adapter
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +82,7 @@ class Server:
         """Everything is closed."""
 
 
-class TCPServerAdapter:
+class TCPServerAdapter(Adapter):
     """The bean: listens on ``host:port`` and drives a ``Server`` (or a ``protocol``).
 
     kwargs: ``host`` (127.0.0.1), ``port`` (9399), ``backlog`` (100), ``limit`` (stream
@@ -89,7 +91,7 @@ class TCPServerAdapter:
     """
 
     def __init__(self, context: BeanContext) -> None:
-        self.context = context
+        super().__init__(context)
         self.server: Server | None = None
         self.listener: asyncio.Server | None = None
         self._handlers: dict[asyncio.Task[Any], asyncio.StreamWriter] = {}
@@ -97,9 +99,9 @@ class TCPServerAdapter:
         self._idle = asyncio.Event()  # set when no connection is open (while stopping)
 
     @classmethod
-    def check_kwargs(cls, kwargs: Mapping[str, Any]) -> None:
-        """Refuse a bad port or a server/protocol that cannot be imported, before anything starts."""
-        problems = check_host(kwargs) + port_problems(kwargs, ["port"])
+    def kwargs_problems(cls, kwargs: Mapping[str, Any]) -> list[str]:
+        """A bad host or port, a server or protocol that cannot be imported or is of the wrong type."""
+        problems = host_problems(kwargs) + port_problems(kwargs, ["port"])
         try:
             _server_factory(kwargs.get("server", Server))
         except ConfigError as exc:
@@ -109,10 +111,14 @@ class TCPServerAdapter:
                 _protocol_class(kwargs["protocol"])
             except ConfigError as exc:
                 problems += exc.problems
-        if problems:
-            raise ConfigError(problems)
+        return problems
 
-    async def __call__(
+    async def on_stop_signal(self, signal: str, **kwargs: Any) -> None:
+        if self.server is not None:
+            await maybe_await(self.server.on_signal(signal))
+            await maybe_await(self.server.on_stop())
+
+    async def serve(
         self,
         host: str = "127.0.0.1",
         port: int | str = DEFAULT_PORT,
@@ -123,19 +129,8 @@ class TCPServerAdapter:
         protocol: Any = None,
         **extra: Any,
     ) -> None:
-        self.check_kwargs({"host": host, "port": port, "server": server, "protocol": protocol})
-        config = TCPConfig(host, int(port), int(backlog), int(limit), float(shutdown_timeout), extra)
+        config = TCPConfig(host, as_port(port), int(backlog), int(limit), float(shutdown_timeout), extra)
         tcp = self.server = _server_factory(server)(self.context, config)
-        stopping = asyncio.Event()
-
-        async def on_signal(signal: str, **kwargs: Any) -> None:
-            if stopping.is_set():
-                return
-            await maybe_await(tcp.on_signal(signal))
-            await maybe_await(tcp.on_stop())
-            stopping.set()
-
-        await on_stop_signals(self.context, on_signal)
         await maybe_await(tcp.on_setup())
         try:
             if protocol is None:
@@ -150,7 +145,8 @@ class TCPServerAdapter:
             bound = self.listener.sockets[0].getsockname()
             logger.info("tcp server listening on %s:%s", bound[0], bound[1])
             await maybe_await(tcp.on_start())
-            await stopping.wait()
+            await self.stop_request.wait()
+            await self.stop_request.settled(self.stop_request.time_left())  # on_signal and on_stop
         finally:
             await self._close(config.shutdown_timeout)
             await maybe_await(tcp.on_cleanup())
@@ -180,8 +176,7 @@ class TCPServerAdapter:
         """Close the listener, give connections ``shutdown_timeout`` to end, then close them."""
         if self.listener is not None:
             self.listener.close()
-        budget = stop_budget(self.context)
-        timeout = shutdown_timeout if budget is None else min(shutdown_timeout, budget)
+        timeout = self.stop_request.bounded(shutdown_timeout)
         self._idle.clear()
         self._check_idle()
         try:
@@ -194,7 +189,7 @@ class TCPServerAdapter:
         for transport in list(self._transports):
             transport.close()
         if handlers:
-            await asyncio.wait(handlers, timeout=1.0)
+            await asyncio.wait(handlers, timeout=self.stop_request.bounded(1.0, STOP_RESERVE / 2))
         if self.listener is not None:
             await self.listener.wait_closed()
 

@@ -22,18 +22,10 @@ from typing import Any
 
 import uvicorn
 
-from ..pod import AiopodError, BeanContext, ConfigError
-from ._common import (
-    STOP_MARGIN,
-    app_problems,
-    as_port,
-    check_host,
-    listen_error,
-    load,
-    on_stop_signals,
-    port_problems,
-    stop_budget,
-)
+from ..pod import AiopodError, BeanContext
+from ._common import app_problems, load
+from ._net import as_port, bind, host_problems, port_problems
+from .adapter import STOP_RESERVE, Adapter
 
 logger = logging.getLogger(__name__)
 
@@ -44,8 +36,9 @@ UNSUPPORTED = {
     "reload": "a bean cannot restart its process; use the console's reload() instead",
     "workers": "one pod runs one server; run several pods behind a load balancer instead",
 }
-#: How much sooner than the pod's STOP_WAIT_TIME uvicorn stops waiting for requests to finish.
-GRACEFUL_MARGIN = 1.0
+#: uvicorn notices ``should_exit`` on its next tick and sleeps once before it waits for
+#: requests: the part of the stop's time that goes to that.
+TICKS = 0.25
 
 
 class PodServer(uvicorn.Server):
@@ -69,17 +62,23 @@ class PodServer(uvicorn.Server):
                     logger.info("uvicorn running on %s", _url(sock, self.config.is_ssl))
 
 
-class UvicornAdapter:
-    """The bean: ``app`` (an ASGI app or its import string) plus ``uvicorn.Config`` options."""
+class UvicornAdapter(Adapter):
+    """The bean: ``app`` (an ASGI app or its import string) plus ``uvicorn.Config`` options.
+
+    On the stop uvicorn stops accepting and waits for its requests: those still running
+    ``STOP_RESERVE`` seconds (at most a quarter of STOP_WAIT_TIME) before the pod would
+    cancel the bean are cancelled (uvicorn answers 500 when no response had started), or
+    sooner with ``timeout_graceful_shutdown``; then the lifespan shutdown runs.
+    """
 
     def __init__(self, context: BeanContext) -> None:
-        self.context = context
+        super().__init__(context)
         self.server: PodServer | None = None
 
     @classmethod
-    def check_kwargs(cls, kwargs: Mapping[str, Any]) -> None:
-        """Refuse a missing or unimportable app, a bad port and unknown options before anything starts."""
-        problems = check_host(kwargs) + port_problems(kwargs, ["port"])
+    def kwargs_problems(cls, kwargs: Mapping[str, Any]) -> list[str]:
+        """A missing or unimportable app, a bad host or port, unknown or unsupported options."""
+        problems = host_problems(kwargs) + port_problems(kwargs, ["port"])
         what = "an app factory" if kwargs.get("factory") else "an ASGI application"
         problems += app_problems(kwargs, "an ASGI application", callable, f"{what} (a callable)")
         for name in sorted(set(kwargs) - CONFIG_OPTIONS - {"app"}):
@@ -88,40 +87,41 @@ class UvicornAdapter:
             problems.append(f"reload: not supported in a pod: {UNSUPPORTED['reload']}")
         if kwargs.get("workers") not in (None, 1):
             problems.append(f"workers: not supported in a pod: {UNSUPPORTED['workers']}")
-        if problems:
-            raise ConfigError(problems)
+        return problems
 
-    async def __call__(self, app: Any, **options: Any) -> None:
-        self.check_kwargs({"app": app, **options})
+    def on_stop_signal(self, signal: str, **kwargs: Any) -> None:
+        server = self.server
+        if server is None:
+            return
+        # uvicorn's graceful timeout counts from the start of its shutdown: what is left of
+        # the stop's time then, so that the lifespan shutdown runs before the pod cancels.
+        graceful = max(0.0, self.stop_request.bounded(float("inf")) - TICKS)
+        if graceful != float("inf"):
+            chosen = server.config.timeout_graceful_shutdown
+            # uvicorn annotates it as int; it goes to asyncio.wait_for, which takes seconds as a float.
+            server.config.timeout_graceful_shutdown = graceful if chosen is None else min(chosen, graceful)  # type: ignore[assignment]
+        server.should_exit = True
+
+    async def serve(self, app: Any, **options: Any) -> None:
         application = load(app, "app")
         if options.pop("factory", False):
             application = application()
         _attach(application, self.context)
         options.setdefault("log_config", None)  # uvicorn's dictConfig would take over the pod's log handlers
-        graceful = stop_budget(self.context, GRACEFUL_MARGIN)
-        if graceful is not None:
-            options.setdefault("timeout_graceful_shutdown", graceful)
         host = options.setdefault("host", "127.0.0.1")
         port = options["port"] = as_port(options.get("port", 8000))
         config = uvicorn.Config(application, **options)
         server = self.server = PodServer(config)
-        loop = asyncio.get_running_loop()
-        force: asyncio.TimerHandle | None = None
-
-        def on_stop(signal: str, **kwargs: Any) -> None:
-            nonlocal force
-            server.should_exit = True
-            budget = stop_budget(self.context, STOP_MARGIN)
-            if force is None and budget is not None:
-                force = loop.call_later(budget, _force_exit, server)
-
-        await on_stop_signals(self.context, on_stop)
         sockets: list[socket.socket] | None = None
         try:
             if config.uds is None and config.fd is None:
                 # Bound here rather than by uvicorn, which calls sys.exit() when the port is taken.
-                sockets = [_bind(host, port)]
+                sockets = [bind("uvicorn", host, port)]
             await server.serve(sockets=sockets)
+            # Requests cancelled at the end of the graceful time are still sending their 500.
+            tasks = set(server.server_state.tasks)
+            if tasks:
+                await asyncio.wait(tasks, timeout=self.stop_request.bounded(1.0, STOP_RESERVE / 4))
         except SystemExit as exc:  # uvicorn's way of failing to start (lifespan startup, app loading)
             raise AiopodError(
                 f"uvicorn could not start {app!r} (exit status {exc.code}); see its error above"
@@ -130,8 +130,6 @@ class UvicornAdapter:
             _abort(server)
             raise
         finally:
-            if force is not None:
-                force.cancel()
             for sock in sockets or ():
                 sock.close()
 
@@ -142,26 +140,6 @@ def _attach(app: Any, context: BeanContext) -> None:
         app.aio_pod_context = context
     except (AttributeError, TypeError):
         logger.warning("cannot set aio_pod_context on %r (it takes no new attributes)", app)
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
-    # without it Nagle holds uvicorn's body write for a delayed ACK (40 ms a request).
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        raise listen_error("uvicorn", host, port, exc) from None
-    return sock
-
-
-def _force_exit(server: uvicorn.Server) -> None:
-    if not server.force_exit:
-        logger.warning("uvicorn: requests still running at the end of STOP_WAIT_TIME; closing them")
-        server.force_exit = True
 
 
 def _abort(server: uvicorn.Server) -> None:

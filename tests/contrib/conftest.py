@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 import signal
 import socket
+import threading
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -52,3 +55,31 @@ def busy_port() -> Iterator[int]:
         sock.bind(("127.0.0.1", 0))
         sock.listen()
         yield int(sock.getsockname()[1])
+
+
+class Request(threading.Thread):
+    """An HTTP GET on 127.0.0.1 in a thread of its own: ``status`` and ``body`` once it is done."""
+
+    def __init__(self, port: int, path: str, timeout: float = 30.0) -> None:
+        super().__init__(daemon=True)
+        self.url = f"http://127.0.0.1:{port}{path}"
+        self.timeout = timeout
+        self.status: int | None = None
+        self.body = b""
+        self.error: BaseException | None = None
+        self.start()
+
+    def run(self) -> None:
+        try:
+            with urllib.request.urlopen(self.url, timeout=self.timeout) as response:
+                self.status, self.body = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            self.status, self.body = exc.code, exc.read()
+        except Exception as exc:  # kept for the test's assertion message
+            self.error = exc
+
+    def result(self) -> tuple[int | None, bytes]:
+        self.join(self.timeout)
+        assert not self.is_alive(), f"{self.url}: no answer within {self.timeout} s"
+        assert self.error is None, f"{self.url}: {self.error!r}"
+        return self.status, self.body

@@ -7,7 +7,9 @@ import socket
 import urllib.request
 from pathlib import Path
 
-from tests.contrib.conftest import STOP_WAIT_TIME, Write, free_port, start, stop
+import pytest
+
+from tests.contrib.conftest import STOP_WAIT_TIME, Request, Write, free_port, start, stop
 
 
 def get(port: int, path: str) -> bytes:
@@ -92,3 +94,94 @@ def test_wrong_app_type_and_bad_import_are_config_errors(write: Write) -> None:
         "BEANS[1]: app: cannot import 'contrib_aiohttp_app:no_such_app': module 'contrib_aiohttp_app' has no "
         "attribute 'no_such_app'",
     ]
+
+
+SLOW_APP = """
+    import asyncio
+
+    from aiohttp import web
+
+
+    async def slow(request):
+        seconds = float(request.query["seconds"])
+        print(f"request for {seconds:g} s started", flush=True)
+        await asyncio.sleep(seconds)
+        print(f"request for {seconds:g} s done", flush=True)
+        return web.Response(text=f"slept {seconds:g} s")
+
+
+    async def on_shutdown(app):
+        print("app: shutdown", flush=True)
+
+
+    async def on_cleanup(app):
+        await asyncio.sleep(0.2)  # a cleanup that takes a moment
+        print("app: cleanup", flush=True)
+
+
+    def make_app():
+        app = web.Application()
+        app.add_routes([web.get("/slow", slow)])
+        app.on_shutdown.append(on_shutdown)
+        app.on_cleanup.append(on_cleanup)
+        return app
+"""
+
+
+@pytest.mark.parametrize("seconds", [6, 20])
+def test_sigterm_with_a_request_in_flight_answers_503_and_runs_cleanup_within_stop_wait_time(
+    write: Write, seconds: int
+) -> None:
+    write("slow.py", SLOW_APP)
+    port = free_port()
+    config = write(
+        "config.py",
+        f"""
+        STOP_WAIT_TIME = 5
+        BEANS = [{{"core": "aiopod.contrib.aiohttp.WebAdapter", "app": "slow:make_app", "port": {port},
+                   "access_log": False}}]
+        """,
+    )
+    with start(config) as proc:
+        proc.wait_for(f"aiohttp running on http://127.0.0.1:{port}")
+        slow = Request(port, f"/slow?seconds={seconds}")
+        proc.wait_for(f"request for {seconds} s started")
+        quick = Request(port, "/slow?seconds=1")  # ends within its time: answered normally
+        proc.wait_for("request for 1 s started")
+        code, elapsed = stop(proc)
+        quick_reply, slow_reply = quick.result(), slow.result()
+    out = proc.output
+    assert code == 0, out
+    assert quick_reply == (200, b"slept 1 s"), out
+    assert slow_reply == (503, b"503: the server is stopping\n"), out
+    assert "app: shutdown" in out
+    assert "app: cleanup" in out
+    assert "aiohttp: 1 requests still running at the end of their time after SIGTERM; answering them 503" in out
+    assert "cancelling" not in out  # the adapter ended by itself, before the pod had to cancel it
+    assert f"request for {seconds} s done" not in out
+    # requests are cut 1 s before STOP_WAIT_TIME ends, then the cleanup (0.2 s) runs
+    assert 3.5 < elapsed < 5.0, out
+
+
+def test_a_shutdown_timeout_shorter_than_stop_wait_time_cuts_requests_sooner(write: Write) -> None:
+    write("slow.py", SLOW_APP)
+    port = free_port()
+    config = write(
+        "config.py",
+        f"""
+        STOP_WAIT_TIME = 5
+        BEANS = [{{"core": "aiopod.contrib.aiohttp.WebAdapter", "app": "slow:make_app", "port": {port},
+                   "shutdown_timeout": 1, "access_log": False}}]
+        """,
+    )
+    with start(config) as proc:
+        proc.wait_for(f"aiohttp running on http://127.0.0.1:{port}")
+        slow = Request(port, "/slow?seconds=20")
+        proc.wait_for("request for 20 s started")
+        code, elapsed = stop(proc)
+        reply = slow.result()
+    out = proc.output
+    assert code == 0, out
+    assert reply[0] == 503
+    assert "app: cleanup" in out
+    assert 0.9 < elapsed < 2.5, out

@@ -32,8 +32,9 @@ def test_ps_and_console_over_telnet_then_sigterm_closes_the_monitor() -> None:
             session.expect(r"(\d+) tasks running\r\n(\+-+\+\r\n)(.*\r\n)\2((?:\|.*\|\r\n)+)\2")
             count, rows = int(session.match[1]), session.match[4].splitlines()
             assert len(rows) == count
-            assert any(" bean#1 " in row and "AioMonitorAdapter.__call__()" in row for row in rows), rows
-            assert any(" bean#2 " in row and "Server.__call__()" in row for row in rows), rows
+            # both beans are adapters (aiopod.contrib.adapter.Adapter): the monitor and a simple.Server
+            assert any(" bean#1 " in row and "Adapter.__call__()" in row for row in rows), rows
+            assert any(" bean#2 " in row and "Adapter.__call__()" in row for row in rows), rows
             session.sendline("console")  # the Python console has the extra kwargs, pod and context
             session.expect("This console is running in an asyncio event loop")
             session.expect(">>> ")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.contrib.conftest import STOP_WAIT_TIME, Write, printed, start, stop
+from tests.contrib.conftest import Write, printed, start, stop
 
 
 @pytest.mark.parametrize("name", ["SIGTERM", "SIGINT"])
@@ -81,17 +81,34 @@ def test_cleanup_runs_when_run_raises(write: Write, tmp_path: Path) -> None:
     assert "RuntimeError: run broke" in out
 
 
-def test_cleanup_runs_when_run_is_cancelled_at_the_end_of_stop_wait_time(write: Write) -> None:
+def test_a_run_that_ignores_the_stop_is_cancelled_in_time_for_cleanup(write: Write) -> None:
     write("scaffolds.py", SCAFFOLDS)
-    config = write("deaf.py", "STOP_WAIT_TIME = 0.5\nBEANS = [{'core': 'scaffolds.Deaf', 'label': 'deaf'}]\n")
+    config = write("deaf.py", "STOP_WAIT_TIME = 2\nBEANS = [{'core': 'scaffolds.Deaf', 'label': 'deaf'}]\n")
     with start(config) as proc:
         proc.wait_for("deaf: running")
         code, elapsed = stop(proc)
     out = proc.output
     assert code == 0, out
+    # cut 0.5 s (a quarter of STOP_WAIT_TIME) before the pod would cancel it
+    assert "deaf: run() was still going 0.50 s before the end of STOP_WAIT_TIME; cancelled it" in out
+    assert "deaf: cleanup ran" in out
+    assert "cancelling" not in out  # the bean ended by itself
+    assert 1.3 < elapsed < 2.0, out
+
+
+def test_cleanup_runs_when_the_pod_cancels_the_bean(write: Write) -> None:
+    write("scaffolds.py", SCAFFOLDS)
+    config = write("deaf.py", "STOP_WAIT_TIME = 2\nBEANS = [{'core': 'scaffolds.Deaf', 'label': 'deaf'}]\n")
+    with start(config) as proc:
+        proc.wait_for("deaf: running")
+        proc.signal(signal.SIGINT)
+        proc.wait_for("SIGINT: stopping")
+        code, elapsed = stop(proc, signal.SIGINT)  # a second Ctrl-C cancels every bean at once
+    out = proc.output
+    assert code == 0, out
     assert "cancelling 1 beans still running: #1 'deaf'" in out
     assert "deaf: cleanup ran" in out
-    assert elapsed < STOP_WAIT_TIME, out
+    assert elapsed < 1.0, out
 
 
 def test_cleanup_waits_for_an_async_on_stop_that_is_still_running(write: Write) -> None:

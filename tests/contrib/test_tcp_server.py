@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import socket
 
+import pytest
+
 from tests.contrib.conftest import STOP_WAIT_TIME, Write, free_port, start, stop
 
 
@@ -75,3 +77,57 @@ def test_bad_server_and_protocol_are_config_errors(write: Write) -> None:
         f"aiopod: error: {config}: BEANS[0]: protocol: cannot import 'contrib_servers.NoSuchProtocol': "
         "module 'contrib_servers' has no attribute 'NoSuchProtocol'",
     ]
+
+
+@pytest.mark.parametrize("shutdown_timeout", [1, 30])
+def test_sigterm_with_a_connection_in_flight_closes_it_and_runs_on_cleanup_within_stop_wait_time(
+    write: Write, shutdown_timeout: int
+) -> None:
+    write(
+        "slow.py",
+        """
+        import asyncio
+
+        from aiopod.contrib.tcp_server import Server
+
+
+        class Slow(Server):
+            async def on_connect(self, reader, writer):
+                await reader.readline()
+                print("connection busy", flush=True)
+                await asyncio.sleep(20)
+                writer.write(b"too late\\n")
+
+            def on_signal(self, sig):
+                print("slow server got", sig, flush=True)
+
+            async def on_cleanup(self):
+                await asyncio.sleep(0.2)  # a cleanup that takes a moment
+                print("slow server cleaned up", flush=True)
+        """,
+    )
+    port = free_port()
+    config = write(
+        "config.py",
+        f"""
+        STOP_WAIT_TIME = 3
+        BEANS = [{{"core": "aiopod.contrib.tcp_server.TCPServerAdapter", "server": "slow.Slow", "port": {port},
+                   "shutdown_timeout": {shutdown_timeout}}}]
+        """,
+    )
+    with start(config) as proc:
+        proc.wait_for(f"tcp server listening on 127.0.0.1:{port}")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            conn.sendall(b"work\n")
+            proc.wait_for("connection busy")
+            code, elapsed = stop(proc)
+            assert conn.recv(1024) == b""  # closed by the server, without the late reply
+    out = proc.output
+    assert code == 0, out
+    assert "slow server got SIGTERM" in out
+    assert "tcp server: closing 1 connections still open" in out
+    assert "slow server cleaned up" in out
+    assert "cancelling" not in out
+    # shutdown_timeout, or STOP_WAIT_TIME less a quarter of it when that is shorter
+    low, high = (0.9, 2.0) if shutdown_timeout == 1 else (2.1, 3.0)
+    assert low < elapsed < high, out

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from tests.contrib.conftest import STOP_WAIT_TIME, Write, free_port, start, stop
+from tests.contrib.conftest import STOP_WAIT_TIME, Request, Write, free_port, start, stop
 
 
 def get(port: int, path: str) -> bytes:
@@ -146,3 +146,59 @@ def test_a_failing_lifespan_startup_fails_the_bean_not_the_process(write: Write)
     assert "no database" in out
     assert "bean #1 'web' (aiopod.contrib.uvicorn.UvicornAdapter) failed" in out
     assert "AiopodError: uvicorn could not start 'broken:app' (exit status 3); see its error above" in out
+
+
+SLOW_ASGI_APP = """
+    import asyncio
+
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await asyncio.sleep(0.2)  # a cleanup that takes a moment
+                    print("app: lifespan shutdown", flush=True)
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        seconds = float(scope["query_string"].decode().partition("=")[2])
+        print(f"request for {seconds:g} s started", flush=True)
+        await asyncio.sleep(seconds)
+        body = f"slept {seconds:g} s".encode()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"%d" % len(body))]})
+        await send({"type": "http.response.body", "body": body})
+"""
+
+
+@pytest.mark.parametrize("seconds", [6, 20])
+def test_sigterm_with_a_request_in_flight_runs_the_lifespan_shutdown_within_stop_wait_time(
+    write: Write, seconds: int
+) -> None:
+    write("slow.py", SLOW_ASGI_APP)
+    port = free_port()
+    config = write(
+        "config.py",
+        f"""
+        STOP_WAIT_TIME = 5
+        BEANS = [{{"core": "aiopod.contrib.uvicorn.UvicornAdapter", "app": "slow:app", "port": {port},
+                   "lifespan": "on", "access_log": False}}]
+        """,
+    )
+    with start(config) as proc:
+        proc.wait_for(f"uvicorn running on http://127.0.0.1:{port}")
+        slow = Request(port, f"/slow?seconds={seconds}")
+        proc.wait_for(f"request for {seconds} s started")
+        quick = Request(port, "/slow?seconds=1")  # ends within its time: answered normally
+        proc.wait_for("request for 1 s started")
+        code, elapsed = stop(proc)  # uvicorn would install its own handler for this; the pod owns it
+        quick_reply, slow_reply = quick.result(), slow.result()
+    out = proc.output
+    assert code == 0, out
+    assert quick_reply == (200, b"slept 1 s"), out
+    assert slow_reply[0] == 500, out  # uvicorn's answer to a request it cancelled before it responded
+    assert "timeout graceful shutdown exceeded" in out
+    assert "app: lifespan shutdown" in out
+    assert "cancelling" not in out  # the adapter ended by itself, before the pod had to cancel it
+    assert 3.5 < elapsed < 5.0, out
