@@ -7,7 +7,7 @@ import os
 import sys
 import traceback
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -17,6 +17,7 @@ from . import __version__
 from .pod._process import PodProcess, StartupInterrupted
 from .pod.config import LOOP_TYPES, BeanSpec, PodConfig, load
 from .pod.errors import ConfigError
+from .pod.pod import Pod
 from .pod.runner import options_from, run_pod
 
 
@@ -63,6 +64,18 @@ def pod_options(command: Any) -> Any:
             metavar="[HOST:]PORT",
             help="Serve the console over telnet too (loopback unless AIOPOD_TELNET_PASSWORD is set).",
         ),
+        click.option(
+            "--console-socket",
+            metavar="PATH",
+            help="Unix socket for 'aiopod attach' (default: $XDG_RUNTIME_DIR/aiopod/PID.sock).",
+        ),
+        click.option(
+            "--no-console-socket",
+            "no_console_socket",
+            is_flag=True,
+            default=None,
+            help="Serve no console socket.",
+        ),
         click.argument("beans", nargs=-1),
     ]
     for option in reversed(options):
@@ -81,6 +94,8 @@ def prepare(
     telnet: str | None = None,
     bean_history: int | None = None,
     watchdog: bool | None = None,
+    console_socket: str | None = None,
+    no_console_socket: bool | None = None,
 ) -> PodConfig:
     """Make the current directory importable (as ``python -m`` would), then load the config."""
     cwd = os.getcwd()
@@ -91,6 +106,8 @@ def prepare(
         if config_dir not in sys.path:
             sys.path.insert(1, config_dir)
     # "none" stays a string: a None option means "not given" and would leave the default in place
+    if no_console_socket:
+        console_socket = "none"
     options = options_from(
         {
             "log_level": log_level,
@@ -99,6 +116,7 @@ def prepare(
             "debug": debug,
             "bean_history": bean_history,
             "watchdog": watchdog,
+            "console_socket": console_socket,
         }
     )
     settings = load(config_path, beans, options)
@@ -164,6 +182,24 @@ def settings_or_fail(
         fail(exc, bool(debug))
 
 
+@contextlib.contextmanager
+def serving_console(settings: PodConfig) -> Iterator[Callable[[Pod], None] | None]:
+    """The pod's console socket for ``run_pod(setup=...)``; a bad setting or a busy path exits 2."""
+    from .console.remote import console_socket
+    from .console.sockets import ConsoleSocketError, SocketInUse
+
+    try:
+        with console_socket(settings) as setup:
+            yield setup
+    except ConfigError as exc:
+        fail(exc, settings.debug)
+    except SocketInUse as exc:
+        message = f"console socket {exc.filename} is served by another live pod; give this one --console-socket PATH"
+        fail(ConfigError(message + " or --no-console-socket"), settings.debug)
+    except ConsoleSocketError as exc:
+        fail(ConfigError(f"console socket: {exc.strerror}; give --console-socket PATH or --no-console-socket"), False)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="aiopod")
 def main() -> None:
@@ -182,10 +218,11 @@ def run(config_path: str | None, beans: tuple[str, ...], debug: bool | None, **o
         settings = settings_or_fail(config_path, beans, debug, options)
         if not settings.beans:
             fail(ConfigError("nothing to run: give -c CONFIG with BEANS, or beans such as 'example.helloworld'"), False)
-        try:
-            status = run_pod(settings)
-        except ConfigError as exc:
-            fail(exc, settings.debug)
+        with serving_console(settings) as setup:
+            try:
+                status = run_pod(settings, setup=setup)
+            except ConfigError as exc:
+                fail(exc, settings.debug)
         process.finish(status)
 
 
@@ -203,13 +240,56 @@ def shell(
         from .console import run_shell  # the console's imports are not paid by 'aiopod run'
 
         settings = settings_or_fail(config_path, beans, debug, options)
-        process.finish(run_shell(settings, history=not no_history))
+        with serving_console(settings) as setup:
+            status = run_shell(settings, history=not no_history, setup=setup)
+        process.finish(status)
 
 
 @main.command()
-@click.argument("address", metavar="[HOST:]PORT")
-def attach(address: str) -> None:
-    """Attach this terminal to the telnet console of a running pod."""
+def ps() -> None:
+    """This user's running pods on this machine: pid, name, uptime, beans, console socket."""
+    from .console.pods import ps_table, running_pods
+    from .console.sockets import socket_dir
+
+    pods = running_pods()
+    if not pods:
+        click.echo(f"no running pod serves a console socket in {socket_dir()}")
+        return
+    click.echo(ps_table(pods))
+
+
+@main.command()
+@click.argument("target", required=False, metavar="[PID|NAME|SOCKET|[HOST:]PORT]")
+@click.option("--no-history", is_flag=True, help="Do not read or write this pod's attach history.")
+@click.option("--no-ptpython-config", is_flag=True, help="Ignore the user's ptpython config.")
+def attach(target: str | None, no_history: bool, no_ptpython_config: bool) -> None:
+    """Attach this terminal to the console of a running pod.
+
+    With no argument: the only pod running (see 'aiopod ps'). PID, NAME or SOCKET-PATH
+    name a pod on this machine; [HOST:]PORT reaches a pod's telnet console.
+    """
+    from .console.pods import TargetError, is_telnet_address, resolve
+
+    if target is not None and is_telnet_address(target):
+        _attach_telnet(target)
+    try:
+        path = resolve(target)
+    except TargetError as exc:
+        if target is not None and target.isdigit():  # no pod has that pid: a telnet port, as before
+            _attach_telnet(target)
+        click.echo(f"aiopod: error: {exc}", err=True)
+        sys.exit(exc.status)
+    from .console.client import AttachError, attach_socket
+
+    try:
+        status = attach_socket(path, history=not no_history, ptpython_config=not no_ptpython_config)
+    except AttachError as exc:
+        click.echo(f"aiopod: error: {exc}", err=True)
+        sys.exit(1)
+    sys.exit(status)
+
+
+def _attach_telnet(address: str) -> NoReturn:
     from .console.attach import AttachError
     from .console.attach import attach as attach_to
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -57,7 +57,10 @@ async def console(pod: Pod, history: Path | None) -> None:
         pod.interrupt_handlers.remove(repl.interrupt)
 
 
-def run_shell(settings: PodConfig, *, history: bool = True) -> int:
-    """Start the pod with a console on its loop; return the exit status when the pod stops."""
+def run_shell(settings: PodConfig, *, history: bool = True, setup: Callable[[Pod], None] | None = None) -> int:
+    """Start the pod with a console on its loop; return the exit status when the pod stops.
+
+    ``setup(pod)`` runs before the loop starts (the CLI serves the console socket with it).
+    """
     path = history_path() if history else None
-    return run_pod(settings, keep_alive=True, guest=lambda pod: console(pod, path))
+    return run_pod(settings, keep_alive=True, guest=lambda pod: console(pod, path), setup=setup)

@@ -56,21 +56,23 @@ def run_pod(
     *,
     keep_alive: bool = False,
     guest: Callable[[Pod], Awaitable[Any]] | None = None,
+    setup: Callable[[Pod], None] | None = None,
 ) -> int:
     """Run a pod in this process until it ends or is stopped; return the exit status.
 
     ``guest(pod)`` runs beside the pod (the console); when it returns, the pod stops.
+    ``setup(pod)`` runs before the loop starts (the CLI serves the console socket with it).
     SIGINT/SIGTERM stop the pod, SIGHUP/SIGUSR1/SIGUSR2 reach the beans' handlers,
     SIGQUIT dumps the stacks. This never ends the process: a bean that refuses to stop
     is reported and left behind on the closed loop (``aiopod run`` then ends the process).
     """
     process = PodProcess.current()
     if process is not None:
-        return _run(settings, process, keep_alive, guest)
+        return _run(settings, process, keep_alive, guest, setup)
     process = PodProcess(ends_process=False)
     process.install()
     try:
-        return _run(settings, process, keep_alive, guest)
+        return _run(settings, process, keep_alive, guest, setup)
     finally:
         process.uninstall()
 
@@ -80,6 +82,7 @@ def _run(
     process: PodProcess,
     keep_alive: bool,
     guest: Callable[[Pod], Awaitable[Any]] | None,
+    setup: Callable[[Pod], None] | None = None,
 ) -> int:
     configure_logging(settings.log_level)
     factory = loop_factory(settings.loop_type)
@@ -92,6 +95,8 @@ def _run(
     )
     for spec in settings.beans:
         pod.add_spec(spec)
+    if setup is not None:
+        setup(pod)
     pod.on_start(lambda: notify("READY=1"))
     pod.on_stop(lambda _: notify("STOPPING=1"))
     runner = asyncio.Runner(debug=settings.debug, loop_factory=factory)

@@ -519,7 +519,19 @@ def test_targeted_signal_reaches_only_labelled_beans_and_survives_a_failing_hand
     assert out.count("RuntimeError: reload broke") == 1
 
 
-HEAVY = ("ptpython", "prompt_toolkit", "uvicorn", "aiohttp", "aiopod.console", "aiopod.contrib")
+# Every pod serves its console socket (stdlib-only modules of aiopod.console); the front ends stay out.
+HEAVY = (
+    "ptpython",
+    "prompt_toolkit",
+    "jedi",
+    "uvicorn",
+    "aiohttp",
+    "aiopod.contrib",
+    "aiopod.console.repl",
+    "aiopod.console.shell",
+    "aiopod.console.client",
+    "aiopod.console.telnet",
+)
 
 
 def test_headless_run_imports_no_console_or_http_server(write: Write, tmp_path: Path) -> None:

@@ -1,0 +1,240 @@
+"""Real pods and real ``aiopod attach`` clients for the attach tests (pexpect, unix sockets)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pexpect
+
+from aiopod.console import protocol
+
+PROMPT = ">>>"
+ACCEPTED = "\x1b[?2004l"  # prompt_toolkit turns bracketed paste off when a line is accepted
+
+BEANS = """
+import asyncio, time
+
+async def ticker(path, **kw):
+    n = 0
+    while True:
+        n += 1
+        with open(path, "a") as f:
+            f.write(f"{n}\\n")
+        await asyncio.sleep(0.01)
+
+async def ready(**kw):
+    print("ready", flush=True)
+    while True:
+        await asyncio.sleep(3600)
+
+async def idle(**kw):
+    while True:
+        await asyncio.sleep(3600)
+"""
+
+
+def ticks(path: Path) -> int:
+    return len(path.read_text().split()) if path.exists() else 0
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(0.02)  # polling with a deadline
+
+
+def wait_ticking(path: Path, more: int = 10, timeout: float = 15.0) -> None:
+    """The ticker bean advances by ``more`` ticks (the pod's loop runs)."""
+    start = ticks(path)
+    wait_until(lambda: ticks(path) >= start + more, timeout, f"{more} more ticks in {path}")
+
+
+class Pod:
+    """``aiopod run`` in a subprocess; its output collected by a thread."""
+
+    def __init__(self, cwd: Path, env: dict[str, str], *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "aiopod", "run", "--stop-wait-time", "1", *args],
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float = 20.0) -> re.Match[str]:
+        found: list[re.Match[str]] = []
+
+        def seen() -> bool:
+            match = re.search(pattern, self.output)
+            if match:
+                found.append(match)
+            return bool(match) or self.proc.poll() is not None
+
+        wait_until(seen, timeout, f"{pattern!r} in the pod's output")
+        if not found:
+            raise AssertionError(f"the pod exited ({self.proc.returncode}) before {pattern!r}:\n{self.output}")
+        return found[0]
+
+    def socket(self) -> Path:
+        return Path(self.wait_for(r"console socket (\S+) \(aiopod attach")[1])
+
+    def wait(self, timeout: float = 20.0) -> int:
+        code = self.proc.wait(timeout)
+        self._reader.join(5)
+        return code
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(10)
+        self._reader.join(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+class Attach:
+    """``aiopod attach`` in a pseudo-terminal."""
+
+    def __init__(self, cwd: Path, env: dict[str, str], *args: str, command: list[str] | None = None) -> None:
+        argv = command or [sys.executable, "-m", "aiopod", "attach", "--no-history", *args]
+        self.child = pexpect.spawn(
+            argv[0], argv[1:], cwd=str(cwd), env=env, encoding="utf-8", timeout=20, dimensions=(50, 160)
+        )
+
+    def prompt(self) -> None:
+        self.child.expect_exact(PROMPT)
+
+    def run(self, line: str, expect: str | None = None) -> str:
+        """Type ``line``, wait for ``expect`` (if given) and the next prompt; return the output."""
+        self.child.sendline(line)
+        self.child.expect_exact(ACCEPTED)
+        if expect is not None:
+            self.child.expect_exact(expect)
+        before = self.child.before or ""
+        self.prompt()
+        return before + (self.child.before or "")
+
+    def exit_status(self, timeout: float = 20) -> int:
+        self.child.expect(pexpect.EOF, timeout=timeout)
+        self.child.close()
+        assert self.child.exitstatus is not None, f"killed by signal {self.child.signalstatus}"
+        return self.child.exitstatus
+
+    @property
+    def seen(self) -> str:
+        """Everything read so far (with pexpect's buffer)."""
+        return (self.child.before or "") + (self.child.buffer or "")
+
+    def close(self) -> None:
+        if self.child.isalive():
+            self.child.kill(signal.SIGKILL)
+            self.child.close(force=True)
+
+
+class RawClient:
+    """A console-socket client that speaks the protocol by hand (or not at all)."""
+
+    def __init__(self, path: Path) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(10)
+        self.sock.connect(str(path))
+        self._buffer = b""
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.sock.sendall(protocol.encode(message))
+
+    def send_raw(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def read(self) -> dict[str, Any] | None:
+        """The next frame, or None when the pod closed the connection."""
+        while len(self._buffer) < 4 or len(self._buffer) < 4 + struct.unpack("!I", self._buffer[:4])[0]:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return None
+            self._buffer += chunk
+        (size,) = struct.unpack("!I", self._buffer[:4])
+        body, self._buffer = self._buffer[4 : 4 + size], self._buffer[4 + size :]
+        return protocol.decode(body)
+
+    def read_until(self, kind: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Frames up to the first of type ``kind`` (which is returned with what came before)."""
+        seen = []
+        while True:
+            message = self.read()
+            if message is None:
+                raise AssertionError(f"the pod closed the connection before a {kind!r} frame; got {seen}")
+            if message["type"] == kind:
+                return message, seen
+            seen.append(message)
+
+    def session(self) -> dict[str, Any]:
+        self.send(protocol.hello("session"))
+        welcome = self.read()
+        assert welcome is not None and welcome["type"] == "welcome", welcome
+        return welcome
+
+    def run(self, code: str, number: int = 1) -> tuple[dict[str, Any], str]:
+        """Run ``code``; its ``done`` frame and the output that came before it."""
+        self.send({"type": "run", "id": number, "code": code})
+        done, before = self.read_until("done")
+        return done, "".join(m.get("data", "") for m in before if m["type"] == "output")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def environment(tmp_path: Path) -> dict[str, str]:
+    """An environment whose socket folder ($XDG_RUNTIME_DIR/aiopod) belongs to this test alone."""
+    runtime = tmp_path / "run"
+    runtime.mkdir(exist_ok=True)
+    runtime.chmod(0o700)
+    state = tmp_path / "state"
+    state.mkdir(exist_ok=True)
+    return {
+        **os.environ,
+        "XDG_RUNTIME_DIR": str(runtime),
+        "XDG_STATE_HOME": str(state),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "PROMPT_TOOLKIT_NO_CPR": "1",
+        "TERM": "xterm",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")]),
+    }
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for pid {pid}")
