@@ -150,7 +150,7 @@ class ConsoleServer:
         self._thread = threading.Thread(target=self._serve_forever, name="aiopod-console-socket", daemon=True)
         self._thread.start()
         self._ready.wait(5.0)
-        logger.info("console socket %s (aiopod attach %d)", self.path, os.getpid())
+        logger.debug("console socket %s (aiopod attach %d)", self.path, os.getpid())
 
     def close(self, timeout: float = 2.0) -> None:
         """Say goodbye to every session, stop the thread, remove the socket."""

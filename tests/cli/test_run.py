@@ -280,7 +280,7 @@ def test_python_dash_m_aiopod_help_lists_the_commands_and_run_options(tmp_path: 
     assert code == 0, out
     assert out.startswith("Usage: aiopod [OPTIONS] COMMAND [ARGS]...")
     commands = re.findall(r"^  (\w+)  ", out.split("Commands:")[1], re.MULTILINE)
-    assert commands == ["attach", "run", "shell"], out
+    assert commands == ["attach", "ps", "run", "shell"], out
     assert re.search(r"^\s+run\s+Run beans headless", out, re.MULTILINE), out
     code, out = run("run", "--help", cwd=tmp_path)
     assert code == 0, out

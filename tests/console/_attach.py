@@ -66,6 +66,7 @@ class Pod:
     """``aiopod run`` in a subprocess; its output collected by a thread."""
 
     def __init__(self, cwd: Path, env: dict[str, str], *args: str) -> None:
+        self.folder = Path(env["XDG_RUNTIME_DIR"]) / "aiopod"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "aiopod", "run", "--stop-wait-time", "1", *args],
             cwd=cwd,
@@ -105,8 +106,23 @@ class Pod:
             raise AssertionError(f"the pod exited ({self.proc.returncode}) before {pattern!r}:\n{self.output}")
         return found[0]
 
-    def socket(self) -> Path:
-        return Path(self.wait_for(r"console socket (\S+) \(aiopod attach")[1])
+    def socket(self, path: Path | None = None) -> Path:
+        """The console socket (``path``, else the default one), once the pod serves it."""
+        path = self.folder / f"{self.pid}.sock" if path is None else path
+
+        def served() -> bool:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"the pod exited ({self.proc.returncode}):\n{self.output}")
+            try:
+                probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                with probe:
+                    probe.connect(str(path))
+            except OSError:
+                return False
+            return True
+
+        wait_until(served, 20, f"the pod to serve {path}")
+        return path
 
     def wait(self, timeout: float = 20.0) -> int:
         code = self.proc.wait(timeout)
