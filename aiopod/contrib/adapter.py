@@ -38,8 +38,8 @@ from ._common import maybe_await
 #: The pod sends these names to its beans when the process gets SIGINT or SIGTERM.
 STOP_SIGNALS = ("SIGINT", "SIGTERM")
 #: Seconds of STOP_WAIT_TIME an adapter keeps back by default: its work is cut short this
-#: long before the pod would cancel the bean, so that cleanup still runs. Never more than
-#: a quarter of STOP_WAIT_TIME.
+#: long before the pod would cancel the bean, so that cleanup still runs. Every reserve is
+#: scaled down when STOP_WAIT_TIME is under 4 s, so that this one is a quarter of it.
 STOP_RESERVE = 1.0
 
 
@@ -102,7 +102,7 @@ class StopRequest:
         return True
 
     def deadline(self, reserve: float = STOP_RESERVE) -> float | None:
-        """Loop time to be done by: ``reserve`` seconds before the pod cancels the bean.
+        """Loop time to be done by: ``reserve`` seconds (scaled, see STOP_RESERVE) before the pod cancels the bean.
 
         None before a stop, and when STOP_WAIT_TIME is None (no limit).
         """
@@ -143,8 +143,9 @@ class StopRequest:
                 self._timeouts.remove(entry)
 
     def _reserve(self, reserve: float) -> float:
+        """``reserve``, scaled down when STOP_WAIT_TIME is under 4 s (STOP_RESERVE is then a quarter of it)."""
         wait = self.context.pod.stop_wait_time
-        return reserve if wait is None else min(reserve, wait / 4)
+        return reserve if wait is None else reserve * min(1.0, wait / 4 / STOP_RESERVE)
 
     def _on_signal(self, signal: str, **kwargs: Any) -> asyncio.Future[Any]:
         if self._reaction is None:

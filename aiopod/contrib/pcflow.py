@@ -89,8 +89,8 @@ class Server(SimpleServer):
         """``items`` were taken from the producer and not consumed (the stop's time ran out, or
         the bean was cancelled): called once, roughly in the order they were produced. Those
         being consumed when it was cut short come first; they may have done part of their
-        work. The default logs how many. ``def`` or ``async def``; it has the time that
-        ``run`` kept back (``STOP_RESERVE``, at most a quarter of STOP_WAIT_TIME)."""
+        work. The default logs how many. ``def`` or ``async def``; with ``cleanup`` after it,
+        it has at least half of ``STOP_RESERVE`` (scaled down when STOP_WAIT_TIME is under 4 s)."""
         logger.warning(
             "%s: %d items taken from the producer were not consumed (define on_unconsumed(self, items) to keep them)",
             self._name,
@@ -198,8 +198,8 @@ class Server(SimpleServer):
         for task in running:
             task.cancel()
         if running:
-            left = self.stop_request.time_left(STOP_RESERVE / 2) if self.stop_request else None
-            await asyncio.wait(running, timeout=CANCEL_WAIT if left is None else min(CANCEL_WAIT, left))
+            # A moment at least, for the cancelled tasks to take their cancellation.
+            await asyncio.wait(running, timeout=max(0.05, self.stop_request.bounded(CANCEL_WAIT, STOP_RESERVE / 2)))
         items = [*self._consuming.values(), *_drain(queue), *self._held]
         self._consuming.clear()
         self._held = ()
