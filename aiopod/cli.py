@@ -8,15 +8,14 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
 from . import __version__
-from .pod._process import PodProcess, StartupInterrupted
-from .pod.config import LOOP_TYPES, BeanSpec, PodConfig, load
-from .pod.errors import ConfigError
+from .pod._process import PodProcess
+from .pod.config import LOOP_TYPES, BeanSpec, PodConfig, describe_exception, load, parse_stop_wait_time
+from .pod.errors import AiopodDeprecationWarning, ConfigError, StartupInterrupted
 from .pod.pod import Pod
 from .pod.runner import options_from, run_pod
 
@@ -25,21 +24,18 @@ class _StopWaitTime(click.ParamType):  # type: ignore[type-arg]
     name = "SECONDS"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float | str:
-        if isinstance(value, float) or str(value).lower() == "none":
-            return value if isinstance(value, float) else "none"
         try:
-            seconds = float(value)
-        except ValueError:
-            self.fail(f"{value!r} is not a number of seconds (or 'none' to wait for ever)", param, ctx)
-        if seconds < 0:
-            self.fail(f"{value!r} must be >= 0", param, ctx)
-        return seconds
+            seconds = parse_stop_wait_time(value)
+        except ConfigError as exc:
+            self.fail(exc.problems[0].removeprefix("STOP_WAIT_TIME "), param, ctx)
+        # "none" stays a string: a None option means "not given" and would leave the default in place
+        return "none" if seconds is None else seconds
 
 
 def pod_options(command: Any) -> Any:
     """The options ``run`` and ``shell`` share."""
     options = [
-        click.option("-c", "--config", "config_path", type=click.Path(dir_okay=False), help="Config file (Python)."),
+        click.option("-c", "--config-file", "--config", "config_path", metavar="FILE", help="Config file (Python)."),
         click.option("-l", "--log-level", help="DEBUG, INFO, WARNING, ERROR or CRITICAL."),
         click.option("--loop-type", type=click.Choice(LOOP_TYPES, case_sensitive=False), help="Event loop."),
         click.option(
@@ -97,16 +93,14 @@ def prepare(
     console_socket: str | None = None,
     no_console_socket: bool | None = None,
 ) -> PodConfig:
-    """Make the current directory importable (as ``python -m`` would), then load the config."""
+    """Make the current directory importable (as ``python -m`` would), then load the config.
+
+    The config file's folder goes before it (``load`` puts it there).
+    """
     cwd = os.getcwd()
     if cwd not in sys.path:
         sys.path.insert(0, cwd)
-    if config_path is not None:
-        config_dir = str(Path(config_path).resolve().parent)
-        if config_dir not in sys.path:
-            sys.path.insert(1, config_dir)
-    # "none" stays a string: a None option means "not given" and would leave the default in place
-    if no_console_socket:
+    if no_console_socket:  # "none", not None: a None option means "not given"
         console_socket = "none"
     options = options_from(
         {
@@ -119,7 +113,19 @@ def prepare(
             "console_socket": console_socket,
         }
     )
-    settings = load(config_path, beans, options)
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", AiopodDeprecationWarning)
+            settings = load(config_path, beans, options)
+    finally:
+        for warning in caught:  # os_aio_pod names in the config: one line, like the notices
+            if issubclass(warning.category, AiopodDeprecationWarning):
+                click.echo(f"aiopod: warning: {warning.message}", err=True)
+            else:
+                warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+    for notice in settings.notices:
+        click.echo(f"aiopod: warning: {notice}", err=True)
     if telnet:
         settings.beans.append(_telnet_spec(telnet))
     return settings
@@ -180,6 +186,8 @@ def settings_or_fail(
         return prepare(config_path, beans, debug=debug, **options)
     except ConfigError as exc:
         fail(exc, bool(debug))
+    except Exception as exc:  # a bug in a bean's check_kwargs, say: still one line, exit 2
+        fail(ConfigError(f"loading the config failed: {describe_exception(exc)}"), bool(debug))
 
 
 @contextlib.contextmanager

@@ -2,36 +2,94 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
-import pkgutil
 import traceback
+from types import ModuleType
 from typing import Any
+
+from .errors import StartupInterrupted
 
 
 class ImportStringError(ImportError):
     """An import string could not be resolved; the message says why and where."""
 
 
+#: The optional dependency behind each of aiopod's adapters, and the extra that installs it.
+EXTRAS = {"uvicorn": "uvicorn", "aiohttp": "aiohttp", "aiomonitor": "aiomonitor", "uvloop": "uvloop"}
+_OWN = ("aiopod.", "os_aio_pod.")
+
+
 def import_from_string(path: str) -> Any:
-    """Return the object that ``path`` names, importing its module on the way."""
+    """Return the object that ``path`` names, importing its module on the way.
+
+    ``pkg.mod:attr`` imports ``pkg.mod``; ``pkg.mod.attr`` imports the longest prefix that
+    is a module. Whatever fails inside a module that exists (a missing dependency, a
+    syntax error, any exception) is reported as itself, never as a missing attribute.
+    """
     if not path or any(ch.isspace() for ch in path):
         raise ImportStringError(f"{path!r} is not an import string; write 'pkg.module:attribute'")
     try:
-        return pkgutil.resolve_name(path)
+        return _resolve(path)
+    except StartupInterrupted:
+        raise
     except SyntaxError as exc:
         where = f"{exc.filename}:{exc.lineno}" if exc.filename else "?"
-        raise ImportStringError(f"cannot import {path!r}: {where}: {exc.msg}") from exc
+        raise ImportStringError(f"cannot import {path!r}: {where}: syntax error: {exc.msg}") from exc
     except ModuleNotFoundError as exc:
-        raise ImportStringError(
-            f"cannot import {path!r}: no module named {exc.name!r} "
-            "(is it installed, or is the current directory the one holding it?)"
-        ) from exc
-    except Exception as exc:
-        where = _where(exc)
-        if isinstance(exc, AttributeError | ValueError) and not where:
-            # resolve_name's own errors (no such attribute, a malformed name) say it all
-            raise ImportStringError(f"cannot import {path!r}: {exc}") from exc
-        raise ImportStringError(f"cannot import {path!r}: {where}{type(exc).__name__}: {exc}") from exc
+        raise ImportStringError(f"cannot import {path!r}: {_where(exc)}{_missing(path, exc.name)}") from exc
+    except _NotFound as exc:
+        raise ImportStringError(f"cannot import {path!r}: {exc}") from None
+    except BaseException as exc:  # SystemExit or KeyboardInterrupt in a bean's module too: one line, not an exit
+        raise ImportStringError(f"cannot import {path!r}: {_where(exc)}{_describe(exc)}") from exc
+
+
+class _NotFound(Exception):
+    """The modules imported, and the attribute is not there (or the string is malformed)."""
+
+
+def _resolve(path: str) -> Any:
+    if ":" in path:
+        modname, _, attrs = path.partition(":")
+        if not modname or not attrs or ":" in attrs:
+            raise _NotFound("write 'pkg.module:attribute' (one colon, a name on each side)")
+        obj = importlib.import_module(modname)
+        parts = attrs.split(".")
+    else:
+        parts = path.split(".")
+        modname = parts.pop(0)
+        obj = importlib.import_module(modname)
+        while parts:
+            name = f"{modname}.{parts[0]}"
+            try:
+                obj = importlib.import_module(name)
+            except ModuleNotFoundError as exc:
+                if exc.name != name:
+                    raise  # the module exists and something it imports is missing
+                break  # no such module: the rest are attributes
+            modname = name
+            parts.pop(0)
+    for part in parts:
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            owner = f"module {obj.__name__!r}" if isinstance(obj, ModuleType) else repr(obj)
+            raise _NotFound(f"{owner} has no attribute {part!r}") from None
+    return obj
+
+
+def _missing(path: str, name: str | None) -> str:
+    top = (name or "").partition(".")[0]
+    if path.startswith(_OWN) and top in EXTRAS:
+        return f"no module named {name!r}: install it with pip install 'aiopod[{EXTRAS[top]}]'"
+    return f"no module named {name!r} (is it installed, or is the current directory the one holding it?)"
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit):
+        return f"SystemExit({exc.code!r}) while importing; a bean module must not exit"
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _where(exc: BaseException) -> str:

@@ -26,6 +26,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from ._deadline import DEADLINE_MARGIN, StopDeadline, dump_threads
+from .errors import StartupInterrupted  # config loading lets it through: one class for both
 
 if TYPE_CHECKING:
     from .pod import Pod
@@ -43,10 +44,6 @@ CHECK_EVERY = 0.1
 STARTUP_GRACE = 1.0
 
 _DEFAULTS = (signal.SIG_DFL, signal.SIG_IGN, signal.default_int_handler, None)
-
-
-class StartupInterrupted(BaseException):
-    """A stop signal arrived while the config and the bean modules were still loading."""
 
 
 class PodProcess:

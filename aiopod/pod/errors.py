@@ -42,3 +42,11 @@ class BindError(AiopodError, OSError):
 
 class AttachError(_Message, ConnectionError):
     """The console client could not reach or talk to a running pod."""
+
+
+class StartupInterrupted(BaseException):
+    """A stop signal arrived while the config and the bean modules were still loading."""
+
+
+class AiopodDeprecationWarning(DeprecationWarning):
+    """A name or setting of os-aio-pod (the seed) was used; the message names the aiopod one."""

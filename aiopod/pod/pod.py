@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
 from .bean import NO_KWARGS, Bean
-from .config import RESERVED, BeanSpec, Config, check_kwargs, make_spec, read_config_file, resolve_core
+from .config import BeanSpec, Config, check_kwargs, load_into, parse_stop_wait_time, resolve_core
 from .context import BeanContext, default_label
 from .errors import BeanNotFound, ConfigError, PodStateError
 from .health import Health, LoopMonitor
@@ -226,12 +225,24 @@ class Pod:
         """Loop lag now and at worst, and whether the loop is blocked right now."""
         return self.monitor.health()
 
-    def stop(self, signal: str = "SIGTERM") -> None:
-        """Stop the pod as SIGTERM would (safe to call from any thread)."""
+    def stop(self, timeout: float | str | None = None, signal: str = "SIGTERM") -> None:
+        """Stop the pod as SIGTERM would (safe to call from any thread).
+
+        ``timeout`` (the seed's argument) is this stop's STOP_WAIT_TIME in seconds
+        (``math.inf``: wait for ever); a string first is the signal name (``stop("SIGINT")``).
+        """
+        if isinstance(timeout, str):
+            signal, timeout = timeout, None
+        wait = self.stop_wait_time if timeout is None else parse_stop_wait_time(timeout)
         if self._loop is not None and self._thread != threading.get_ident():
-            self._loop.call_soon_threadsafe(self.request_stop, signal)
+            self._loop.call_soon_threadsafe(self._stop_now, wait, signal)
         else:
-            self.request_stop(signal)
+            self._stop_now(wait, signal)
+
+    def _stop_now(self, wait: float | None, signal: str) -> None:
+        if not self.stopping:
+            self.stop_wait_time = wait
+        self.request_stop(signal)
 
     def request_stop(self, signal: str = "SIGTERM") -> None:
         """Begin the stop once: ``signal`` is the name sent to handlers. Later calls do nothing."""
@@ -360,29 +371,10 @@ class Pod:
     def load(self, path: str) -> list[Bean]:
         """Read a config file into the running pod: its keys merge into ``config``, its beans start.
 
-        The whole file is checked first; a bad file changes nothing and raises ``ConfigError``.
+        ``STOP_WAIT_TIME``, ``LOG_LEVEL`` and ``DEBUG`` apply at once; a change of
+        ``LOOP_TYPE`` is logged as impossible. A bad file changes nothing and raises ``ConfigError``.
         """
-        from pathlib import Path
-
-        data = read_config_file(path)
-        folder = str(Path(path).resolve().parent)
-        if folder not in sys.path:  # as for -c: beans beside the config import
-            sys.path.append(folder)
-        entries = data.get("BEANS", [])
-        if not isinstance(entries, list | tuple):
-            raise ConfigError(f"{path}: BEANS must be a list of dicts, got {type(entries).__name__}")
-        specs, problems = [], []
-        for index, entry in enumerate(entries):
-            try:
-                if not isinstance(entry, Mapping):
-                    raise ConfigError(f"{path}: BEANS[{index}]: must be a dict with a 'core' key")
-                specs.append(make_spec(entry, f"{path}: BEANS[{index}]", Path(path).parent))
-            except ConfigError as exc:
-                problems += exc.problems
-        if problems:
-            raise ConfigError(problems)
-        self.config.update({k: v for k, v in data.items() if k not in RESERVED})
-        return [self.add_spec(spec) for spec in specs]
+        return load_into(self, path)
 
     def context(self) -> BeanContext:
         """A context that belongs to no bean (what the console uses)."""

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from inspect import isawaitable
+from types import CodeType
 from typing import TYPE_CHECKING, Any, overload
 
 if TYPE_CHECKING:
@@ -43,6 +46,58 @@ class HandlerResult:
 class _Registration:
     handler: Callable[..., Any]
     bean: Bean | None
+    #: The seed's keyword arguments this handler reads ("keys", "senders"); usually none.
+    seed: tuple[str, ...] = ()
+
+    def call(self, sig: str, senders: frozenset[Bean]) -> Callable[..., Any]:
+        """What delivery calls: the handler itself, or the handler given the seed's kwargs too."""
+        if not self.seed:
+            return self.handler
+        extra = {"keys": frozenset({sig}), "senders": senders}
+        return functools.partial(_with_seed_kwargs, self.handler, {k: extra[k] for k in self.seed})
+
+
+def _with_seed_kwargs(handler: Callable[..., Any], extra: dict[str, Any], **kwargs: Any) -> Any:
+    return handler(**{**extra, **kwargs})  # what the sender passed wins
+
+
+_SEED_KWARGS = ("keys", "senders")
+
+
+@functools.lru_cache(maxsize=1024)
+def _seed_kwargs_of_code(code: CodeType) -> tuple[str, ...]:
+    named = code.co_varnames[code.co_posonlyargcount : code.co_argcount + code.co_kwonlyargcount]
+    if code.co_flags & inspect.CO_VARKEYWORDS and _mentions(code, _SEED_KWARGS):
+        return _SEED_KWARGS
+    return tuple(name for name in _SEED_KWARGS if name in named)
+
+
+def _mentions(code: CodeType, names: tuple[str, ...]) -> bool:
+    """``kwargs["keys"]`` or ``kwargs.get("senders")`` in this code or the code nested in it."""
+    return any(
+        (isinstance(const, str) and const in names) or (isinstance(const, CodeType) and _mentions(const, names))
+        for const in code.co_consts
+    )
+
+
+def seed_kwargs(handler: Callable[..., Any]) -> tuple[str, ...]:
+    """The seed's handler arguments that ``handler`` reads: ``keys`` and/or ``senders``, or none.
+
+    os-aio-pod called every handler with ``keys`` (the set of signal names that fired) and
+    ``senders`` (the beans it was sent to). A handler that takes them as parameters, or
+    takes ``**kwargs`` and reads ``kwargs["keys"]`` / ``kwargs.get("senders")``, still gets
+    them; every other handler is called exactly as before, with ``signal`` and the sender's
+    kwargs. Decided once, when the handler is added.
+    """
+    target: Any = handler
+    while isinstance(target, functools.partial):
+        target = target.func
+    target = inspect.unwrap(getattr(target, "__func__", target))
+    code = getattr(target, "__code__", None)
+    if not isinstance(code, CodeType):  # an object with __call__
+        call = inspect.getattr_static(type(target), "__call__", None)
+        code = getattr(getattr(call, "__func__", call), "__code__", None)
+    return _seed_kwargs_of_code(code) if isinstance(code, CodeType) else ()
 
 
 class SignalHub:
@@ -62,7 +117,7 @@ class SignalHub:
     def add(self, sig: str, handler: Callable[..., Any], bean: Bean | None = None) -> None:
         if not callable(handler):
             raise TypeError(f"signal handler for {sig!r} must be callable, got {handler!r}")
-        reg = _Registration(handler, bean)
+        reg = _Registration(handler, bean, seed_kwargs(handler))
         self._handlers.setdefault(sig, {})[reg] = None
         self._snapshots.pop(sig, None)
         if bean is not None:
@@ -94,11 +149,13 @@ class SignalHub:
         if labels is not None:
             wanted = {labels} if isinstance(labels, str) else set(labels)
             chosen = tuple(r for r in self._handlers.get(sig, ()) if r.bean is not None and r.bean.label in wanted)
-            return chosen, tuple(r.handler for r in chosen)
+            senders = frozenset(r.bean for r in chosen if r.bean is not None)
+            return chosen, tuple(r.call(sig, senders) for r in chosen)
         snapshot = self._snapshots.get(sig)
         if snapshot is None:
             registrations = tuple(self._handlers.get(sig, ()))
-            snapshot = self._snapshots[sig] = (registrations, tuple(r.handler for r in registrations))
+            calls = tuple(r.call(sig, frozenset()) for r in registrations)
+            snapshot = self._snapshots[sig] = (registrations, calls)
         return snapshot
 
     async def send(self, sig: str, labels: str | Iterable[str] | None = None, **kwargs: Any) -> SignalResults:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,6 +12,9 @@ from typing import Any
 
 from ..pod import Bean, BeanState, Pod, SignalResults, load
 from ..pod.bean import ENDED
+from ..pod.spec import read_beans
+
+logger = logging.getLogger("aiopod.testing")
 
 
 class PodProblem(AssertionError):
@@ -62,19 +66,20 @@ async def start_pod(
     stop, left a task running, or an exception was never retrieved.
     """
     loop = asyncio.get_running_loop()
-    if isinstance(config, str | Path):
+    if isinstance(config, str | Path):  # read as ``aiopod run -c`` reads it
         settings = load(config, environ={})
         pod = Pod(settings.config, stop_wait_time=stop_wait_time, keep_alive=True)
-        for bean_spec in settings.beans:
-            pod.add_spec(bean_spec)
+        specs, notices = settings.beans, settings.notices
     else:
         pod = Pod(config, stop_wait_time=stop_wait_time, keep_alive=True)
-    for bean in beans:
-        if isinstance(bean, Mapping):
-            spec = dict(bean)
-            pod.add_bean(spec.pop("core"), spec.pop("label", None), **spec)
-        else:
-            pod.add_bean(bean)
+        specs, notices = [], []
+    # BEANS-style dicts are read by the same function as a config's entries (config_file too)
+    entries = [bean if isinstance(bean, Mapping) else {"core": bean} for bean in beans]
+    more_specs, more_notices = read_beans(entries, "start_pod")
+    for line in [*notices, *more_notices]:
+        logger.warning("%s", line)
+    for spec in [*specs, *more_specs]:
+        pod.add_spec(spec)
     lost: list[dict[str, Any]] = []
     previous_handler = loop.get_exception_handler()
     loop.set_exception_handler(lambda _loop, context: lost.append(context))

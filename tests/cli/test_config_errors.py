@@ -119,7 +119,7 @@ CASES = [
     (
         "missing-bean-config-file",
         f"BEANS = [{GOOD}, {{'core': 'beans.good', 'config_file': 'settings.py'}}]\n",
-        ["bad.py: BEANS[1].config_file: settings.py: no such config file (check the path given to -c/--config)"],
+        ["bad.py: BEANS[1].config_file: settings.py: no such config file (check the path and the current directory)"],
     ),
     (
         "bad-label",
@@ -208,7 +208,7 @@ def test_debug_adds_the_traceback(write: Write, tmp_path: Path) -> None:
 def test_missing_config_file(tmp_path: Path) -> None:
     code, out = run("run", "-c", "missing.py", cwd=tmp_path)
     assert code == 2, out
-    assert errors_of(out) == ["missing.py: no such config file (check the path given to -c/--config)"]
+    assert errors_of(out) == ["missing.py: no such config file (check the path and the current directory)"]
 
 
 def test_error_in_a_bean_module_names_that_file_and_line(write: Write, tmp_path: Path) -> None:

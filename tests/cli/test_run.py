@@ -215,7 +215,9 @@ def test_config_file_of_a_bean_merges_its_names_into_that_beans_kwargs_only(writ
     )
     code, out = run("run", "-c", "conf/pod.py", cwd=tmp_path)
     assert code == 0, out
-    assert "with [('COLOUR', 'red'), ('SIZE', 3), ('n', 1)] False" in out  # the entry's own keys win
+    # every public name of the file, lower-case too; the file wins (as in the seed) and says so
+    assert "with [('COLOUR', 'blue'), ('SIZE', 3), ('lower', 'hidden'), ('n', 1)] False" in out
+    assert "aiopod: warning: conf/pod.py: BEANS[0]: 'COLOUR' = 'red' is overridden by extra.py (COLOUR = 'blue')" in out
     assert "without [('n', 2)] False" in out
 
 

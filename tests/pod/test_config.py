@@ -191,7 +191,7 @@ def test_read_config_file_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.py"
     with pytest.raises(ConfigError) as info:
         read_config_file(path)
-    assert info.value.problems == [f"{path}: no such config file (check the path given to -c/--config)"]
+    assert info.value.problems == [f"{path}: no such config file (check the path and the current directory)"]
 
 
 # -- load: precedence and validation -----------------------------------------------------
@@ -201,7 +201,7 @@ def test_load_defaults() -> None:
     settings = load(environ={})
     assert dict(settings.config) == {
         "LOG_LEVEL": "INFO",
-        "LOOP_TYPE": "asyncio",
+        "LOOP_TYPE": "auto",
         "DEBUG": False,
         "STOP_WAIT_TIME": 5.0,
         "BEAN_HISTORY": 1000,
@@ -211,7 +211,7 @@ def test_load_defaults() -> None:
     assert settings.path is None
     assert (settings.log_level, settings.loop_type, settings.debug, settings.stop_wait_time) == (
         "INFO",
-        "asyncio",
+        "auto",
         False,
         5.0,
     )
@@ -237,8 +237,8 @@ def test_load_precedence_defaults_file_environ_options(write: Callable[[str, str
     }
     settings = load(path, options={"STOP_WAIT_TIME": 9, "LOG_LEVEL": None}, environ=environ)
     assert dict(settings.config) == {
-        "LOG_LEVEL": "WARNING",  # file (the None option means "not given"), normalised
-        "LOOP_TYPE": "asyncio",  # default
+        "LOG_LEVEL": "DEBUG",  # the file's DEBUG = True beats the file's LOG_LEVEL, as in the seed
+        "LOOP_TYPE": "auto",  # default
         "DEBUG": True,  # file
         "STOP_WAIT_TIME": 9.0,  # option beats env beats file
         "BEAN_HISTORY": 1000,  # default
@@ -352,23 +352,25 @@ def test_load_beans_from_file_then_quick_start_beans(write: Callable[[str, str],
 def test_load_bean_config_file_merges_its_keys_into_kwargs(write: Callable[[str, str], Path], beanmod: str) -> None:
     write("extra.py", "HOST = 'h'\nPORT = 1\n_HIDDEN = 2\n")
     path = write("cfg.py", "BEANS = [{'core': 'beanmod.echo', 'config_file': 'extra.py', 'PORT': 2}]\n")
-    (spec,) = load(path, environ={}).beans
-    assert spec.kwargs == {"HOST": "h", "PORT": 2}  # the entry's own keys win
+    settings = load(path, environ={})
+    (spec,) = settings.beans
+    assert spec.kwargs == {"HOST": "h", "PORT": 1}  # the file wins, as in the seed, and says so:
+    assert settings.notices == [f"{path}: BEANS[0]: 'PORT' = 2 is overridden by extra.py (PORT = 1)"]
 
 
 def test_load_resolves_each_core_once_and_reports_each_bad_entry(
     write: Callable[[str, str], Path], beanmod: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from aiopod.pod import config
+    from aiopod.pod import spec
 
     calls: list[str] = []
-    resolve = config.resolve_core
+    resolve = spec.resolve_core
 
     def counting(core: object) -> Any:
         calls.append(str(core))
         return resolve(core)
 
-    monkeypatch.setattr(config, "resolve_core", counting)
+    monkeypatch.setattr(spec, "resolve_core", counting)
     beans = "[{'core': 'beanmod.echo', 'n': n} for n in range(3)] + [{'core': 'beanmod:greet'}]"
     path = write("cfg.py", f"BEANS = {beans}\n")
     settings = load(path, environ={})

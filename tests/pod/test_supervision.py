@@ -448,7 +448,7 @@ def test_load_starts_the_beans_and_merges_the_keys(module: Write, write: Write) 
             import asyncio
             EXTRA = "extra"
             KEPT = "new"
-            LOG_LEVEL = "DEBUG"
+            STOP_WAIT_TIME = 4
             lower = "not config"
             REPORTS = asyncio.Queue()
             BEANS = [{"core": "second.hello", "label": "second", "x": 1, "reports": REPORTS}]
@@ -458,7 +458,8 @@ def test_load_starts_the_beans_and_merges_the_keys(module: Write, write: Write) 
         assert (added.id, added.label, added.state) == (2, "second", BeanState.RUNNING)
         assert pod.config.EXTRA == "extra"
         assert pod.config.KEPT == "new"
-        assert pod.config.LOG_LEVEL == "INFO"  # reserved settings are the pod's own, not merged
+        assert pod.config.LOG_LEVEL == "INFO"  # the file does not set it
+        assert (pod.config.STOP_WAIT_TIME, pod.stop_wait_time) == (4.0, 4.0)  # applied at once (tests/pod/test_load.py)
         assert "BEANS" not in pod.config and "lower" not in pod.config
         reports2 = pod.config.REPORTS
         assert await reports2.get() == ("hello", {"x": 1})

@@ -1,0 +1,1 @@
+"""The seed's adapters, now in ``aiopod.contrib``."""

@@ -1,0 +1,1 @@
+"""The seed's example bean."""
