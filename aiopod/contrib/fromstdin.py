@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import stat
 import sys
 from collections.abc import AsyncIterator
 from typing import Any, BinaryIO
@@ -44,6 +45,10 @@ class Server(FlowServer):
 async def read_lines(stream: BinaryIO, limit: int = LINE_LIMIT) -> AsyncIterator[bytes]:
     """The lines of ``stream`` (a pipe, terminal, socket or file), read without blocking the loop."""
     fd = stream.fileno()
+    if stat.S_ISREG(os.fstat(fd).st_mode):  # the loop cannot watch a file (uvloop aborts the process)
+        while line := await asyncio.to_thread(stream.readline):
+            yield line
+        return
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=limit)
     # A duplicate descriptor, so that closing the transport leaves the process's stdin open.
@@ -51,11 +56,9 @@ async def read_lines(stream: BinaryIO, limit: int = LINE_LIMIT) -> AsyncIterator
     was_blocking = os.get_blocking(fd)
     try:
         transport, _ = await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), pipe)
-    except ValueError:  # a regular file: the loop cannot watch it, but reading it never waits for long
+    except BaseException:
         pipe.close()
-        while line := await asyncio.to_thread(stream.readline):
-            yield line
-        return
+        raise
     try:
         while line := await reader.readline():
             yield line
