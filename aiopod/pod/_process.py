@@ -122,7 +122,7 @@ class PodProcess:
     def abandon_startup(self) -> None:
         """The start-up was interrupted (and reported): the process is ending."""
         self._set_phase("ended")
-        self.deadline.acknowledge()
+        self.deadline.started()  # threads an import started get the budget of a stop, no more
 
     def _set_phase(self, phase: str) -> None:
         with self._phase_lock:
@@ -155,7 +155,6 @@ class PodProcess:
         elif self._phase == "starting":
             if signum in STOP_SIGNALS or signum == signal.SIGHUP:
                 self.received += 1
-                self.deadline.arm()
                 raise StartupInterrupted(signal.Signals(signum).name)
             logger.warning("%s while starting up: ignored", signal.Signals(signum).name)
         elif signum in STOP_SIGNALS:
@@ -227,7 +226,7 @@ class PodProcess:
                 return
             name = signal.Signals(signum).name
             sys.stderr.write(
-                f"aiopod: {name} while starting up (an import does not return): stopped before any bean ran\n"
+                f"aiopod: {name} while starting up (an import is stuck): stopped before any bean ran\n"
             )
             sys.stderr.flush()
             os._exit(0)
@@ -242,15 +241,20 @@ class PodProcess:
         SIGINT is left alone while a console is attached: it may lend it to a statement.
         """
         assert self._loop is not None and self.pod is not None
+        self._check = self._loop.call_later(CHECK_EVERY, self._check_ownership)
+        taken = []
         for sig in OWNED:
             current = signal.getsignal(sig)
-            if current is self._handler:
+            if current is self._handler or (sig == signal.SIGINT and self.pod.interrupt_handlers):
                 continue
-            if sig == signal.SIGINT and self.pod.interrupt_handlers:
-                continue
+            signal.signal(sig, self._handler)  # first: the handler taken away may be about to run
             chain = callable(current) and current not in _DEFAULTS
             if chain:
                 self._chained[sig] = current  # type: ignore[assignment]
+            else:
+                self._chained.pop(sig, None)
+            taken.append((sig, current, chain))
+        for sig, current, chain in taken:
             key = (sig, id(current))
             if key not in self._warned:
                 self._warned.add(key)
@@ -260,15 +264,13 @@ class PodProcess:
                     "aiopod owns it and took it back%s; to hear %s, use context.add_signal_handler(%r, ...)",
                     name, _describe(current), ", calling that handler first" if chain else "", name, name,
                 )  # fmt: skip
-            signal.signal(sig, self._handler)
-        self._check = self._loop.call_later(CHECK_EVERY, self._check_ownership)
 
     def _call_chained(self, signum: int, handler: Callable[[int, FrameType | None], Any], frame: Any) -> None:
         try:
             handler(signum, frame)
         except BaseException as exc:  # sys.exit() in a library's handler must not skip the stop
-            logger.warning("the %s handler %s raised %r; the pod stops as usual", signal.Signals(signum).name,
-                           _describe(handler), exc)  # fmt: skip
+            logger.warning("the %s handler %s raised %r; aiopod goes on with the signal",
+                           signal.Signals(signum).name, _describe(handler), exc)  # fmt: skip
 
     # -- SIGQUIT ---------------------------------------------------------------------
 
