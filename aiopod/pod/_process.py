@@ -225,9 +225,7 @@ class PodProcess:
             if self._phase != "starting":
                 return
             name = signal.Signals(signum).name
-            sys.stderr.write(
-                f"aiopod: {name} while starting up (an import is stuck): stopped before any bean ran\n"
-            )
+            sys.stderr.write(f"aiopod: {name} while starting up (an import is stuck): stopped before any bean ran\n")
             sys.stderr.flush()
             os._exit(0)
 
