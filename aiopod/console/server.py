@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 
 from ..pod import Pod
 from . import protocol
-from .completion import complete
+from ._completions import complete
 from .sockets import Listener, listen, peer_allowed, peer_credentials
 
 logger = logging.getLogger("aiopod.console")

@@ -360,3 +360,21 @@ def test_attach_needs_no_pod_to_say_there_is_none(tmp_path: Path, env: dict[str,
     assert proc.returncode == 1
     assert "no running pod of uid" in proc.stderr
     assert proc.stderr.count("\n") == 1
+
+
+def test_tab_completes_from_the_pods_live_namespace(pod: Start, attach: Client) -> None:
+    p = pod("beans.idle")
+    p.socket()
+    a = attach()
+    a.prompt()
+    a.run("marker_for_completion = 41")
+    a.run("w = add('beans.idle', label='work' + 'er')")
+    for typed, offered, rest, shown in [
+        ("marker_for_com", "marker_for_completion", " + 1", "42"),  # a name of this session
+        ("pod.bean_hi", "bean_history", " + 1", "1001"),  # an attribute of a live object
+        ("where('wor", "worker", ")", "in idle"),  # a bean label
+    ]:
+        a.child.send(typed)
+        a.child.expect_exact(offered)  # completing while typing: the pod's answer is in the menu
+        a.child.send("\t")  # Tab takes the first
+        a.run(rest, shown)

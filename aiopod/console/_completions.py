@@ -1,13 +1,17 @@
 """Completions for remote sessions, computed in the console thread from the live namespace.
 
 Stdlib only and cheap (names, attributes of dotted names, bean labels): the pod's loop
-thread shares the GIL with this code, so nothing here may run long. Attribute lookups
-only follow names and dots, never calls or subscripts.
+thread shares the GIL with this code, so nothing here may run long, and nothing here runs
+the pod's code: attributes are looked up with ``inspect.getattr_static`` (no property or
+``__getattr__`` runs), only along names and dots, never calls or subscripts. The local
+console's completer (``completion.py``) needs prompt_toolkit, which ``aiopod run`` never
+imports.
 """
 
 from __future__ import annotations
 
 import builtins
+import inspect
 import keyword
 import re
 import time
@@ -66,12 +70,14 @@ def _attributes(dotted: str, prefix: str, namespace: Mapping[str, Any], deadline
         return []
     try:
         for part in rest:
-            obj = getattr(obj, part)
-        names = dir(obj)
-    except Exception:  # a property that raises, an object whose __dir__ fails: nothing to offer
+            obj = inspect.getattr_static(obj, part)
+            if isinstance(obj, property | staticmethod | classmethod):
+                return []  # its value is only known by running it
+        names = object.__dir__(obj) if not isinstance(obj, type) else dir(obj)
+    except Exception:  # no such attribute, an object whose __dir__ fails: nothing to offer
         return []
     items = []
-    for name in names:
+    for name in sorted(set(names)):
         if name.startswith(prefix) and (prefix.startswith("_") or not name.startswith("_")):
             items.append((name, -len(prefix), name, "attribute"))
             if len(items) >= MAX_ITEMS or time.monotonic() > deadline:
