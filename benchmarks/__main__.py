@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from . import bench_console, bench_memory, bench_signals, bench_spawn, bench_startup, bench_stop
+from . import bench_attach, bench_console, bench_memory, bench_signals, bench_spawn, bench_startup, bench_stop
 from ._harness import Row, Settings, table
 
 
@@ -51,6 +51,9 @@ BENCHMARKS: dict[str, Benchmark] = {
     "lag": Benchmark(7, "loop lag with the console (and 8 telnet sessions) idle", bench_console.run_lag),
     "watchdog": Benchmark(8, "100k-bean spawn with vs without the loop monitor", bench_spawn.run_watchdog),
     "uvicorn": Benchmark(9, "uvicorn in a pod (benchmarks/bench_uvicorn.py)", uvicorn_hook),
+    "attach-typing": Benchmark(12, "loop lag while a person types in `aiopod attach`", bench_attach.run_typing),
+    "attach-idle": Benchmark(13, "50 idle console-socket sessions: loop lag, RSS per session", bench_attach.run_idle),
+    "attach-churn": Benchmark(14, "console socket: session open -> close cost", bench_attach.run_churn),
 }
 
 
