@@ -113,6 +113,9 @@ def prepare(
             "console_socket": console_socket,
         }
     )
+    # Taken out of the environment: beans, their child processes and console sessions
+    # could read it there (it never becomes a config key either).
+    password = os.environ.pop("AIOPOD_TELNET_PASSWORD", None)
     caught: list[warnings.WarningMessage] = []
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -127,11 +130,11 @@ def prepare(
     for notice in settings.notices:
         click.echo(f"aiopod: warning: {notice}", err=True)
     if telnet:
-        settings.beans.append(_telnet_spec(telnet))
+        settings.beans.append(_telnet_spec(telnet, password))
     return settings
 
 
-def _telnet_spec(address: str) -> BeanSpec:
+def _telnet_spec(address: str, password: str | None) -> BeanSpec:
     """``--telnet [HOST:]PORT`` as a TelnetConsole bean (the password comes from the environment)."""
     from .pod.config import make_spec
 
@@ -142,8 +145,8 @@ def _telnet_spec(address: str) -> BeanSpec:
         "host": host or "127.0.0.1",
         "port": port,
     }
-    if os.environ.get("AIOPOD_TELNET_PASSWORD"):
-        entry["password"] = os.environ["AIOPOD_TELNET_PASSWORD"]
+    if password:
+        entry["password"] = password
     return make_spec(entry, f"--telnet {address}")
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import hmac
 import ipaddress
 import logging
 from collections.abc import Mapping
@@ -39,6 +38,8 @@ from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output.vt100 import Vt100_Output
 
 from ..pod import BeanContext, ConfigError
+from ._door import LoginLimiter, LogThrottle, PasswordCheck, PendingPool
+from ._remote import disarm, forget_filter_caches, share_code_styles
 from .namespace import HELPERS
 from .repl import PodRepl
 
@@ -57,9 +58,10 @@ HANDSHAKE = (
 HTTP_STARTS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"OPTIONS ", b"DELETE ", b"PATCH ", b"CONNECT ", b"Host:")
 #: Bytes a client may send before it has a session: enough for any telnet negotiation and password.
 PRE_SESSION_LIMIT = 4096
-#: Connections allowed to be negotiating or logging in at once, beside the sessions.
+#: Connections allowed to be negotiating or logging in at once, beside the sessions; a
+#: newcomer evicts the oldest of them (of its own host first) rather than being refused.
 MAX_PENDING = 64
-WRONG_PASSWORD_DELAY = 1.0
+MAX_PENDING_PER_HOST = 16
 BANNER = "aiopod console on a running pod (exit() or Ctrl-D leaves, the pod runs on). Helpers:\n"
 
 
@@ -130,6 +132,7 @@ class TelnetSession:
         self.reader = reader
         self.writer = writer
         peer = writer.get_extra_info("peername")
+        self.host = str(peer[0]) if isinstance(peer, tuple) else str(peer)
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.size = Size(rows=24, columns=80)
         self.ttype: str | None = None
@@ -157,6 +160,7 @@ class TelnetSession:
         if self.ttype is None:
             self.ttype = ttype or "vt100"
             self._negotiated.set()
+            self.server.pending.negotiated(self)
 
     def interrupt(self) -> None:
         if self.repl is not None:
@@ -176,15 +180,18 @@ class TelnetSession:
             self.close()
 
     async def _start(self) -> bool:
-        """Handshake and login within ``login_timeout``; False when the connection must end."""
+        """Handshake and password within ``login_timeout``; False when the connection must end."""
+        attempt = None
         try:
             async with asyncio.timeout(self.server.login_timeout):
                 await self._negotiated.wait()
-                if self.server.password is not None and not await self._login():
-                    return False
+                if self.server.check is not None:
+                    attempt = await self._read_password()
         except TimeoutError:
             logger.info("telnet: %s did not finish the handshake or login in time; closed", self.peer)
             self.send("\r\naiopod: timed out; goodbye\r\n")
+            return False
+        if attempt is not None and not await self._login(attempt):
             return False
         if not self.server.admit(self):
             self.send(f"aiopod: too many sessions (max_sessions={self.server.max_sessions}); try again later\r\n")
@@ -192,7 +199,7 @@ class TelnetSession:
             return False
         return True
 
-    async def _login(self) -> bool:
+    async def _read_password(self) -> bytes:
         self.send("Password: ")
         while b"\r" not in self._pending and b"\n" not in self._pending:
             self._input.clear()
@@ -200,12 +207,27 @@ class TelnetSession:
         text = bytes(self._pending).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
         line, _, rest = text.partition(b"\n")
         self._pending = bytearray(rest.lstrip(b"\n\x00"))
-        password = cast(str, self.server.password)
-        if hmac.compare_digest(line.strip(b"\x00"), password.encode()):
+        return line.strip(b"\x00")
+
+    async def _login(self, attempt: bytes) -> bool:
+        """Compare ``attempt`` when this host's turn comes (the limiter books it first)."""
+        server = self.server
+        wait = server.limiter.reserve(self.host)
+        if wait is None:
+            server.log.warning("too many login attempts, turned away", f"from {self.peer}")
+            retry = server.limiter.retry_after(self.host)
+            self.send(f"\r\naiopod: too many login attempts; try again in {retry:.0f} s; goodbye\r\n")
+            return False
+        if wait:
+            # Closing the connection cancels this sleep and the check with it; the turn
+            # stays booked, so a guesser that hangs up early gains nothing.
+            await asyncio.sleep(wait)
+        right = cast(PasswordCheck, server.check).matches(attempt)
+        server.limiter.record(self.host, right)
+        if right:
             self.send("\r\n")
             return True
-        logger.warning("telnet: wrong password from %s", self.peer)
-        await asyncio.sleep(WRONG_PASSWORD_DELAY)  # slows down guessing
+        server.log.warning("wrong password", f"from {self.peer}")
         self.send("\r\naiopod: wrong password; goodbye\r\n")
         return False
 
@@ -222,10 +244,13 @@ class TelnetSession:
                 self.repl.namespace["print"] = self._print
                 output.write_raw(BANNER.replace("\n", "\r\n") + HELPERS.replace("\n", "\r\n") + "\r\n")
                 output.flush()
+                disarm(self.repl)
                 try:
                     await self.repl.run_async()
                 finally:
                     self.repl.interrupt()
+                    self.repl = None
+            self.pipe = None
         logger.info("telnet: session of %s ended", self.peer)
 
     def _print(self, *args: Any, file: Any = None, **kwargs: Any) -> None:
@@ -286,11 +311,12 @@ class TelnetSession:
         if self.task is not None and not self.task.done():
             self.task.cancel()
 
-    def drop(self, why: str) -> None:
-        """End this session now, without waiting for the client."""
+    def drop(self, why: str | None) -> None:
+        """End this session now, without waiting for the client (``why`` None: not logged)."""
         if self._closed:
             return
-        logger.warning("telnet: dropping %s: %s", self.peer, why)
+        if why is not None:
+            logger.warning("telnet: dropping %s: %s", self.peer, why)
         self.writer.transport.abort()
         if self.task is not None and not self.task.done():
             self.task.cancel()
@@ -311,9 +337,12 @@ class TelnetConsole:
     def __init__(self, context: BeanContext) -> None:
         self.context = context
         self.sessions: set[TelnetSession] = set()
-        self.pending: set[TelnetSession] = set()
+        self.pending: PendingPool[TelnetSession] = PendingPool(MAX_PENDING, MAX_PENDING_PER_HOST)
         self.server: asyncio.Server | None = None
-        self.password: str | None = None
+        self.check: PasswordCheck | None = None
+        #: Password checks and refusals so far (``checked``, ``wrong``, ``refused``).
+        self.limiter = LoginLimiter()
+        self.log = LogThrottle(logger)
         self.max_sessions = 8
         self.idle_timeout: float | None = None
         self.login_timeout = 10.0
@@ -324,12 +353,18 @@ class TelnetConsole:
         """Refuse, before anything starts, a console that anyone on the network could use."""
         host = kwargs.get("host", "127.0.0.1")
         problems = []
+        password = kwargs.get("password")
         if not isinstance(host, str):
             problems.append(f"host {host!r} must be a string such as '127.0.0.1'")
-        elif not is_loopback(host) and not kwargs.get("password"):
+        elif not is_loopback(host) and not password:
             problems.append(
                 f"telnet host {host!r} is not loopback and no password is set: anyone who can reach it "
                 "could run code in this pod; set password=... (or use host='127.0.0.1')"
+            )
+        if password is not None and not isinstance(password, str):
+            problems.append(
+                f"password must be a string (or None for no password), got {type(password).__name__}: "
+                f"quote it, password='...'"
             )
         port = kwargs.get("port", 8023)
         if isinstance(port, str) and port.isdigit():
@@ -354,7 +389,8 @@ class TelnetConsole:
         **kwargs: Any,
     ) -> None:
         self.check_kwargs({"host": host, "port": port, "password": password, "max_sessions": max_sessions})
-        self.password = password or None
+        self.check = PasswordCheck(password) if password else None
+        share_code_styles()
         self.max_sessions = max_sessions
         self.idle_timeout = idle_timeout
         self.login_timeout = login_timeout
@@ -376,19 +412,21 @@ class TelnetConsole:
             await stopping.wait()
         finally:
             self.server.close()
-            for session in list(self.sessions | self.pending):
+            everyone = [*self.sessions, *self.pending.items()]
+            for session in everyone:
                 session.goodbye("the pod is stopping")
-            tasks = [s.task for s in self.sessions | self.pending if s.task is not None]
+            tasks = [s.task for s in everyone if s.task is not None]
             if tasks:
                 await asyncio.wait(tasks, timeout=1.0)
+            self.log.flush()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         session = TelnetSession(self, reader, writer)
         session.task = asyncio.current_task()
-        if len(self.pending) >= MAX_PENDING:
-            writer.transport.abort()
-            return
-        self.pending.add(session)
+        evicted = self.pending.add(session, session.host)
+        if evicted is not None:
+            self.log.warning("too many connections still logging in; closed the oldest", f"of {evicted.peer}")
+            evicted.drop(None)
         try:
             await session.run()
         except asyncio.CancelledError:
@@ -404,7 +442,9 @@ class TelnetConsole:
         return True
 
     def forget(self, session: TelnetSession) -> None:
-        self.sessions.discard(session)
+        if session in self.sessions:
+            self.sessions.discard(session)
+            forget_filter_caches()
         self.pending.discard(session)
 
 

@@ -244,6 +244,11 @@ def _parse_env(key: str, raw: str, name: str) -> Any:
     return raw
 
 
+#: ``AIOPOD_*`` variables that are secrets, read by their one user and never made config keys,
+#: which every bean and console session can read (``--telnet`` reads the telnet password).
+SECRET_ENV = frozenset({"TELNET_PASSWORD"})
+
+
 def env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, str], list[str]]:
     """``AIOPOD_<KEY>`` (else the seed's ``OS_AIO_POD_<KEY>``) variables as config keys.
 
@@ -258,7 +263,7 @@ def env_overrides(environ: Mapping[str, str]) -> tuple[dict[str, Any], dict[str,
     for prefix in (SEED_ENV_PREFIX, ENV_PREFIX):  # AIOPOD_ comes last: it wins
         for name, raw in environ.items():
             key = name[len(prefix) :]
-            if not name.startswith(prefix) or not is_config_name(key):
+            if not name.startswith(prefix) or not is_config_name(key) or key in SECRET_ENV:
                 continue
             if prefix == SEED_ENV_PREFIX:
                 seed_used.append(name)

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -64,6 +65,30 @@ class Pod:
     def __init__(self, proc: Proc, port: int, tmp: Path) -> None:
         self.proc, self.port, self.tmp = proc, port, tmp
         self.beat = tmp / "beat.txt"
+        self.probe_port = 0
+
+    def rss_kb(self) -> int:
+        status = Path(f"/proc/{self.proc.popen.pid}/status").read_text()
+        return int(status.split("VmRSS:")[1].split()[0])
+
+    def ask(self, expression: str) -> str:
+        """The value of ``expression`` in the pod, read through a console session (the probe's, if any)."""
+        raw = Raw(self.probe_port or self.port)
+        raw.read_until(">>>")
+        raw.send(f"print('AN' + 'SWER:', {expression}, ':END')\r")
+        screen = raw.read_until(" :END")
+        raw.close()
+        return screen.rsplit("ANSWER:", 1)[1].split(" :END")[0].strip()
+
+    def beating(self, within: float = 5.0) -> bool:
+        """True when the heartbeat bean beats again (its last beat moves on) within ``within``."""
+        _, first = heartbeat(self.beat)
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if heartbeat(self.beat)[1] > first + 0.05:
+                return True
+            time.sleep(0.02)  # polling the bean's file, with a deadline
+        return False
 
 
 @pytest.fixture
@@ -71,20 +96,43 @@ def start_pod(tmp_path: Path) -> Iterator[Callable[..., Pod]]:
     (tmp_path / "beans.py").write_text(BEANS)
     pods: list[Pod] = []
 
-    def start(**telnet: object) -> Pod:
+    def start(
+        *, env: dict[str, str] | None = None, own_group: bool = False, probe: bool = False, **telnet: object
+    ) -> Pod:
+        """A headless pod with a telnet console (``telnet`` are its kwargs) and a heartbeat.
+
+        ``probe``: a second, password-less console on ``Pod.probe_port`` to look inside.
+        ``own_group``: the pod gets a process group of its own (so a SIGTSTP it sent to
+        its group would stop it, not pytest).
+        """
         port = free_port()
         kwargs = {"port": port, "login_timeout": 1.5, **telnet}
+        probe_port = free_port()
         config = tmp_path / "pod.py"
         config.write_text(
             "STOP_WAIT_TIME = 1\n"
             "BEANS = [\n"
             f"  {{'core': 'aiopod.console.telnet:TelnetConsole', 'label': 'telnet', **{kwargs!r}}},\n"
             f"  {{'core': 'beans:heartbeat', 'label': 'heart', 'path': {str(tmp_path / 'beat.txt')!r}}},\n"
-            "]\n"
+            + (
+                f"  {{'core': 'aiopod.console.telnet:TelnetConsole', 'label': 'probe', 'port': {probe_port}}},\n"
+                if probe
+                else ""
+            )
+            + "]\n"
         )
-        proc = aiopod("run", "-c", str(config), cwd=tmp_path)
-        proc.wait_for("telnet console listening on")
+        args = ["run", "-c", str(config)]
+        if own_group:
+            group = "import os, sys; os.setpgid(0, 0); os.execv(sys.executable, [sys.executable, '-m', 'aiopod', *sys.argv[1:]])"  # noqa: E501
+            proc = Proc([sys.executable, "-c", group, *args], cwd=tmp_path, env=env)
+        else:
+            proc = aiopod(*args, cwd=tmp_path, env=env)
+        out = proc.wait_for("telnet console listening on")
+        if probe:
+            while out.count("telnet console listening on") < 2:
+                out = proc.wait_for(f":{probe_port}")
         pods.append(Pod(proc, port, tmp_path))
+        pods[-1].probe_port = probe_port
         return pods[-1]
 
     yield start
@@ -208,24 +256,200 @@ def test_two_sessions_have_their_own_variables_and_output(start_pod: Callable[..
     b.close()
 
 
+def login(port: int, password: str) -> Raw:
+    raw = Raw(port)
+    raw.read_until("Password:")
+    raw.send(password + "\r\n")
+    return raw
+
+
 def test_password_right_wrong_and_never_logged(start_pod: Callable[..., Pod]) -> None:
     pod = start_pod(password="s3cret-pw")
-    wrong = Raw(pod.port)
-    wrong.read_until("Password:")
-    started = time.monotonic()
-    wrong.send("guess\r\n")
+    wrong = login(pod.port, "guess")
     assert wrong.closed()
-    assert time.monotonic() - started >= 0.9  # a short delay before the door closes
-    assert ">>>" not in wrong.screen
-    pod.proc.wait_for("wrong password from 127.0.0.1:")
-    right = Raw(pod.port)
-    right.read_until("Password:")
-    right.send("s3cret-pw\r\n")
+    assert "wrong password" in wrong.screen and ">>>" not in wrong.screen
+    pod.proc.wait_for("wrong password (from 127.0.0.1:")
+    started = time.monotonic()
+    right = login(pod.port, "s3cret-pw")  # the same host tries again at once: its turn comes later
     right.read_until(">>>")
+    assert time.monotonic() - started >= 0.9
     right.send("print('in' + 'side')\r")
     right.read_until("inside")
     right.close()
+    again = login(pod.port, "s3cret-pw")  # a right password clears the host's record: no wait
+    started = time.monotonic()
+    again.read_until(">>>")
+    assert time.monotonic() - started < 0.5
+    again.close()
     assert "s3cret-pw" not in pod.proc.output
+
+
+def test_parallel_guessers_that_hang_up_early_are_rate_limited(start_pod: Callable[..., Pod]) -> None:
+    pod = start_pod(password="right-one", probe=True)
+    tried = []
+    until = time.monotonic() + 4.0
+
+    def guess(n: int) -> None:
+        while time.monotonic() < until:
+            try:
+                raw = login(pod.port, f"guess-{n}-{len(tried)}")
+            except (AssertionError, OSError):
+                continue  # turned away or evicted: the attacker just tries again
+            tried.append(n)
+            raw.close()  # hang up before the answer, as a guesser in a hurry would
+
+    guessers = [threading.Thread(target=guess, args=(n,)) for n in range(30)]
+    for thread in guessers:
+        thread.start()
+    for thread in guessers:
+        thread.join(30)
+    checked = int(pod.ask("bean('telnet').instance.limiter.checked"))
+    assert len(tried) >= 60, f"the attack sent only {len(tried)} guesses"
+    # one host: one check per PEER_INTERVAL (1 s) at most, backing off; 4 s of attack
+    assert checked <= 5, f"{checked} of {len(tried)} guesses were checked in 4 s"
+    assert pod.proc.output.count("wrong password") <= 2, pod.proc.output[-3000:]
+    deadline = time.monotonic() + 40  # the right password still gets in once the host's turn comes
+    while True:
+        raw = login(pod.port, "right-one")
+        try:
+            raw.read_until(">>>", timeout=15)
+            break
+        except AssertionError:
+            assert "too many login attempts" in raw.screen, raw.screen[-500:]
+            assert time.monotonic() < deadline
+            time.sleep(1)  # the server said when to come back; poll again after a second
+    raw.close()
+
+
+def test_slow_connections_do_not_lock_out_logins(start_pod: Callable[..., Pod]) -> None:
+    pod = start_pod(password="pw", login_timeout=60)  # the login deadline is not what saves us
+    stop = threading.Event()
+    slow: list[socket.socket] = []
+    evicted = 0
+
+    def connect() -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", pod.port), timeout=5)
+        _open.append(sock)
+        return sock
+
+    def trickle() -> None:  # 70 slowloris clients: one byte a second each, reconnecting when closed
+        nonlocal evicted
+        while not stop.is_set():
+            for i, sock in enumerate(slow):
+                try:
+                    sock.send(b"x")
+                except OSError:
+                    evicted += 1
+                    sock.close()
+                    slow[i] = connect()
+            stop.wait(1.0)
+
+    slow.extend(connect() for _ in range(70))
+    thread = threading.Thread(target=trickle)
+    thread.start()
+    try:
+        for n in range(5):
+            raw = login(pod.port, "pw")
+            raw.read_until(">>>")
+            raw.send(f"print('login', {n} + 100)\r")
+            raw.read_until(f"login {n + 100}")
+            raw.close()
+    finally:
+        stop.set()
+        thread.join(10)
+    pod.proc.wait_for("too many connections still logging in; closed the oldest")
+    assert evicted > 0
+
+
+def test_password_is_not_in_the_config_or_the_environment(tmp_path: Path) -> None:
+    (tmp_path / "beans.py").write_text(BEANS)
+    port = free_port()
+    proc = aiopod(
+        "run", "--telnet", f"127.0.0.1:{port}", "beans:heartbeat:path=b.txt", cwd=tmp_path,
+        env={"AIOPOD_TELNET_PASSWORD": "env-secret-77"},
+    )  # fmt: skip
+    try:
+        proc.wait_for("telnet console listening on")
+        raw = login(port, "env-secret-77")
+        raw.read_until(">>>")
+        raw.send("import os; print('seen:', 'TELNET_PASSWORD' in config, os.environ.get('AIOPOD_TELNET_PASSWORD'))\r")
+        raw.read_until("seen: False None")
+        raw.send("print('in' + 'stance:', 'env-secret-77' in repr(vars(bean('telnet').instance)))\r")
+        raw.read_until("instance: False")
+        raw.close()
+    finally:
+        proc.kill()
+    assert "env-secret-77" not in proc.output
+
+
+def test_a_password_that_is_not_a_string_is_refused_at_start(tmp_path: Path) -> None:
+    (tmp_path / "pod.py").write_text(
+        f"BEANS = [{{'core': 'aiopod.console.telnet:TelnetConsole', 'host': '0.0.0.0', 'port': {free_port()}, "
+        "'password': 5}]\n"
+    )
+    code, out = run("run", "-c", "pod.py", cwd=tmp_path)
+    assert code == 2, out
+    assert "password must be a string" in out and "pod.py" in out
+    assert "Traceback" not in out
+
+
+EDITOR = """#!/bin/sh
+echo "$@" > {marker}
+"""
+
+
+def test_remote_keys_cannot_suspend_the_pod_or_start_programs(start_pod: Callable[..., Pod], tmp_path: Path) -> None:
+    editor, ran = tmp_path / "editor.sh", tmp_path / "editor-ran.txt"
+    editor.write_text(EDITOR.format(marker=ran))
+    editor.chmod(0o755)
+    shell_ran = tmp_path / "shell-ran.txt"
+    pod = start_pod(env={"EDITOR": str(editor), "VISUAL": str(editor)}, own_group=True)
+    raw = Raw(pod.port)
+    raw.read_until(">>>")
+    raw.send("\x1a")  # Ctrl-Z: would SIGTSTP the pod's whole process group
+    raw.read_until("Ctrl-Z (suspend) is off in a remote session")
+    assert pod.beating(), "the pod stopped beating after Ctrl-Z"
+    raw.send("1 + 1\x18\x05")  # Ctrl-X Ctrl-E: would start $EDITOR on the server
+    raw.read_until("the editor (Ctrl-X Ctrl-E) is off")
+    raw.send(f"\x1b!touch {shell_ran}\r")  # Meta-! then Enter: would run a shell command
+    raw.read_until("running a system command is off")
+    raw.send("\x03")
+    raw.send("print('still', 'here')\r")
+    raw.read_until("still here")
+    assert pod.beating(), "the pod stopped beating"
+    state = Path(f"/proc/{pod.proc.popen.pid}/stat").read_text().split(")")[1].split()[0]
+    assert state != "T", "the pod is stopped"
+    assert not ran.exists() and not shell_ran.exists()
+    raw.close()
+    pod.proc.signal(signal.SIGTERM)
+    assert pod.proc.wait() == 0
+
+
+def test_sessions_opened_and_closed_leave_nothing_behind(start_pod: Callable[..., Pod]) -> None:
+    pod = start_pod(probe=True)
+
+    def session(n: int) -> None:
+        raw = Raw(pod.port)
+        raw.read_until(">>>")
+        if n % 2:
+            raw.send("exit()\r")
+            assert raw.closed()
+        raw.close()  # half leave with exit(), half just hang up
+
+    for n in range(5):
+        session(n)  # warm up: imports, caches, the allocator's arenas
+    # the REPLs alive (the probe's own session has one), counted through the console
+    alive = "[gc.collect(), sum(type(o).__name__ == 'PodRepl' for o in gc.get_objects())][1]"
+    pod.ask("[gc.collect() for gc in [__import__('gc')]]")
+    before = pod.rss_kb()
+    for n in range(100):
+        session(n)
+    deadline = time.monotonic() + 20
+    while (repls := int(pod.ask(f"[{alive} for gc in [__import__('gc')]][0]"))) > 1 and time.monotonic() < deadline:
+        time.sleep(0.5)  # the last sessions may still be closing; poll with a deadline
+    grown = pod.rss_kb() - before
+    assert repls <= 1, f"{repls - 1} REPLs still alive after 100 sessions were closed"
+    assert grown < 40_000, f"RSS grew {grown} KiB over 100 sessions"
 
 
 def test_non_loopback_host_without_password_is_refused(tmp_path: Path) -> None:
@@ -271,9 +495,13 @@ def test_silent_connections_and_garbage_leave_the_pod_healthy(start_pod: Callabl
     session.read_until(">>>")
     session.send("print('healthy', 20 + 1)\r")
     session.read_until("healthy 21")
-    for sock in silent:  # the silent ones are closed after login_timeout
+    for sock in silent:  # the silent ones are closed: evicted (16 per host wait at most) or at login_timeout
         sock.settimeout(10)
-        assert sock.recv(65536) is not None
+        try:
+            while sock.recv(65536):
+                pass
+        except ConnectionResetError:
+            pass
     worst, _ = heartbeat(pod.beat)
     assert worst < 0.5
     for sock in [*silent, garbage]:
