@@ -38,6 +38,10 @@ async def ready(**kw):
     while True:
         await asyncio.sleep(3600)
 
+async def say(**kw):
+    await asyncio.sleep(0.2)
+    print("bean-" + "says", flush=True)
+
 async def idle(**kw):
     while True:
         await asyncio.sleep(3600)

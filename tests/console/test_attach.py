@@ -93,9 +93,11 @@ def test_two_sessions_have_isolated_output(pod: Start, attach: Client, tmp_path:
     one.run("async def later(): await asyncio.sleep(0.3); print('task-' + 'output')")
     one.run("t = asyncio.create_task(later())")
     one.child.expect_exact("task-output")  # printed by a task the session started, after its statement ended
+    one.run("b = add('beans.say')")
+    one.child.expect_exact("bean-says")  # and by a bean it started
     one.run("1/0", "ZeroDivisionError")
     two.run("'two' + '-alive'", "two-alive")
-    for marker in ("pprint", "items in a container", "to-stderr", "task-output", "ZeroDivisionError"):
+    for marker in ("pprint", "items in a container", "to-stderr", "task-output", "bean-says", "ZeroDivisionError"):
         assert marker not in two.seen, marker
         assert marker not in p.output, marker
     two.run("x = 1")
