@@ -194,18 +194,22 @@ TAKERS = """
 
 
 @pytest.mark.parametrize(
-    ("bean", "became", "chained"),
+    ("bean", "loop_type", "became", "chained"),
     [
-        ("ignorer", "SIG_IGN", None),
-        ("loop_handler", "asyncio.unix_events._sighandler_noop", "the library's loop callback ran"),
-        ("exiter", "beans.exiter.<locals>.library_handler", "the library's handler ran"),
+        ("ignorer", "asyncio", "SIG_IGN", None),
+        ("loop_handler", "asyncio", "asyncio.unix_events._sighandler_noop", "the library's loop callback ran"),
+        ("loop_handler", "uvloop", "uvloop.loop.Loop.__sighandler", "the library's loop callback ran"),
+        ("exiter", "asyncio", "beans.exiter.<locals>.library_handler", "the library's handler ran"),
     ],
 )
 def test_a_bean_that_takes_sigterm_away_does_not_keep_the_pod_from_stopping(
-    write: Write, tmp_path: Path, bean: str, became: str, chained: str | None
+    write: Write, tmp_path: Path, bean: str, loop_type: str, became: str, chained: str | None
 ) -> None:
+    if loop_type == "uvloop":
+        pytest.importorskip("uvloop")
     write("beans.py", TAKERS)
-    with aiopod("run", "--stop-wait-time", "10", f"beans.{bean}", cwd=tmp_path) as proc:
+    args = ("run", "--loop-type", loop_type, "--stop-wait-time", "10", f"beans.{bean}")
+    with aiopod(*args, cwd=tmp_path) as proc:
         proc.wait_for("ready")
         proc.wait_for(f"SIGTERM was taken away (its handler became {became}")
         code, elapsed = sigterm_and_wait(proc)
