@@ -1,4 +1,4 @@
-"""Pausing the cyclic garbage collector around bounded bursts of allocations that stay alive."""
+"""The one place aiopod touches the cyclic garbage collector: ``frozen()``, around bursts."""
 
 from __future__ import annotations
 
@@ -6,26 +6,25 @@ import contextlib
 import gc
 from collections.abc import Iterator
 
-#: Bursts smaller than this run with the collector as it is.
-PAUSE_FROM = 1000
-
 
 @contextlib.contextmanager
-def collector_paused(size: int) -> Iterator[None]:
-    """Pause the cyclic garbage collector for a burst of ``size`` things made that stay alive.
+def frozen() -> Iterator[None]:
+    """Leave every object alive now out of the collector's passes until the block ends.
 
-    Starting 100k beans makes 300k tracked objects, none of them garbage; the collector
-    would run full collections over the growing heap several times on the way (a third
-    of the start). Use it only around code that does not await, so the pause lasts as long
-    as the loop that makes the objects; user code called in it (a bean class's ``__init__``,
-    a sync signal handler) allocates as usual, and only its reference cycles wait for the
-    next collection. A collector the application disabled stays off.
+    A pod starting or stopping 100k beans makes and frees hundreds of thousands of
+    objects in a burst; each full collection on the way walks the whole heap, bean
+    records included, and they cost half the stop of 100k idle beans (2.2 s -> 1.1 s of
+    CPU measured with the collector off) and a third of their start. ``gc.freeze()``
+    moves what exists into a generation the collector skips; the code that runs in the
+    block, user code included, runs with the collector on and its cycles are found as
+    usual. ``gc.unfreeze()`` at the end gives the frozen objects back to it. An
+    application that freezes or disables the collector itself is left alone.
     """
-    if size < PAUSE_FROM or not gc.isenabled():
+    if gc.get_freeze_count() or not gc.isenabled():
         yield
         return
-    gc.disable()
+    gc.freeze()
     try:
         yield
     finally:
-        gc.enable()
+        gc.unfreeze()

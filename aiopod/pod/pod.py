@@ -14,7 +14,8 @@ import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping
 from typing import Any
 
-from .bean import NO_KWARGS, Bean
+from ._collector import frozen
+from .bean import NO_KWARGS, Bean, BeanState
 from .config import BeanSpec, Config, check_kwargs, load_into, parse_stop_wait_time, resolve_core
 from .context import BeanContext, default_label
 from .errors import BeanNotFound, ConfigError, PodStateError
@@ -29,9 +30,9 @@ logger = logging.getLogger("aiopod")
 #: After cancelling, how long beans get to finish their cleanup before they count as refusing.
 CANCEL_GRACE = 1.0
 _RECANCEL_EVERY = 0.1
-#: Beans cancelled between two turns of the loop at a stop: 100k cancelled at once would
-#: block the loop for seconds (issue 15, item 9); 1000 is a few milliseconds.
-CANCEL_BATCH = 1000
+#: Beans started, or cancelled at a stop, between two turns of the loop: 100k at once
+#: would block the loop for seconds (issue 15, item 9); 1000 take a few milliseconds.
+BATCH = 1000
 
 __all__ = ["CANCEL_GRACE", "BeanNotFound", "BeanRef", "Pod"]
 
@@ -196,28 +197,36 @@ class Pod:
         self._force = self._loop.create_future()
         self._phase = "running"
         self.monitor.start(self._loop)
-        pending = self._registry.pending()
-        for bean in pending:  # all live first: one that ends at once must not look like the last
-            self._registry.started(bean)
-        for bean in pending:
-            self._supervisor.launch(bean)
+        with frozen():  # the start burst (aiopod.pod._collector)
+            pending = self._registry.pending()
+            for bean in pending:  # all live first: one that ends at once must not look like the last
+                self._registry.started(bean)
+            for index, bean in enumerate(pending, 1):
+                if self._stop_signal is not None:  # stopped while starting: the rest never start
+                    bean.discard()
+                    self._registry.ended(bean, BeanState.CANCELLED)
+                    continue
+                self._supervisor.launch(bean)
+                if index % BATCH == 0:
+                    await asyncio.sleep(0)  # 100k at once would block the loop for seconds
         for listener in self._start_listeners:
             listener()
         if self._stop_signal is None and (self.keep_alive or self._registry.live):
             await self._wake.wait()
-        await self._shutdown()
+        with frozen():  # the stop burst
+            await self._shutdown()
         return self.exit_status
 
     @property
     def exit_status(self) -> int:
         """What ``aiopod run`` exits with (see the README, "Stopping").
 
-        ``n`` when a bean called ``sys.exit(n)`` (the first one to); else 1 when a bean
-        failed for good or refused to stop; else 0. A bean with a restart policy that fails
+        ``n`` when a bean called ``sys.exit(n)`` with n not 0 (the first one to); else 1
+        when a bean failed for good or refused to stop; else 0. A bean with a restart policy that fails
         once the stop has begun does not count: it would have been restarted.
         """
         supervisor = self._supervisor
-        if supervisor.exit_code is not None:
+        if supervisor.exit_code:
             return supervisor.exit_code
         return 1 if supervisor.failed or self.refused else 0
 
@@ -312,21 +321,24 @@ class Pod:
         assert self._loop is not None
         names = ", ".join(b.describe() for b in beans[:10]) + (" ..." if len(beans) > 10 else "")
         logger.warning("cancelling %d beans still running: %s", len(beans), names)
-        end = self._loop.time() + CANCEL_GRACE
+        end: float | None = None  # the grace starts once every bean has been cancelled
         pending = beans
         while pending:
             for index, bean in enumerate(pending, 1):
                 assert bean.task is not None
                 bean.task.cancel(msg="aiopod: the pod is stopping")
-                if index % CANCEL_BATCH == 0:
+                if index % BATCH == 0:
                     await asyncio.sleep(0)  # let those cancelled so far end: the loop stays responsive
+            if end is None:
+                end = self._loop.time() + CANCEL_GRACE
             remaining = end - self._loop.time()
-            if remaining <= 0:
-                break
-            idle = self._registry.idle()
-            await asyncio.wait({idle}, timeout=min(_RECANCEL_EVERY, remaining))
-            idle.cancel()
+            if remaining > 0:
+                idle = self._registry.idle()
+                await asyncio.wait({idle}, timeout=min(_RECANCEL_EVERY, remaining))
+                idle.cancel()
             pending = [b for b in pending if b.task is not None and not b.task.done()]
+            if self._loop.time() >= end:
+                break
         self.refused = pending
         throttle = LogThrottle(logger, "beans refusing to stop", limit=10, window=float("inf"))
         for bean in pending:

@@ -179,7 +179,7 @@ def read_beans(entries: Any, where: str, base_dir: Path | None = None) -> tuple[
     ``notices`` are lines worth a warning that do not stop the pod (a key a bean's
     ``config_file`` overrides, a key it ignores).
     """
-    from ._collector import collector_paused
+    from ._collector import frozen
 
     if not isinstance(entries, list | tuple):
         raise ConfigError(f"{where}: BEANS must be a list of dicts, got {type(entries).__name__}")
@@ -187,7 +187,7 @@ def read_beans(entries: Any, where: str, base_dir: Path | None = None) -> tuple[
     problems: list[str] = []
     notices: list[str] = []
     resolved: dict[str, tuple[Any, str, Kind]] = {}
-    with collector_paused(len(entries)):  # the specs all live on: tracing them is wasted
+    with frozen():  # a burst of specs (aiopod.pod._collector)
         for index, entry in enumerate(entries):
             origin = f"{where}: BEANS[{index}]"
             if not isinstance(entry, Mapping):

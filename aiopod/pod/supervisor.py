@@ -83,7 +83,7 @@ class Supervisor:
         #: Beans that failed for good and so make the exit status 1 (ended beans may leave
         #: the history, so this is counted, not looked up).
         self.failed = 0
-        #: The status of the first bean that called ``sys.exit(n)`` with n an int other than 0.
+        #: The status the first bean to call ``sys.exit(n)`` asked for (None: no bean did).
         self.exit_code: int | None = None
         self.log = LogThrottle(logger, "bean failures and restarts")
         self.loop: asyncio.AbstractEventLoop | None = None
@@ -147,31 +147,49 @@ class Supervisor:
         if self._manual and bean.id in self._manual:
             bean.stopped(None)
             return  # restart()/reload() starts it again itself
-        fatal = False
-        if isinstance(exc, SystemExit) and exc.code in (None, 0):
-            exc = None  # sys.exit() and sys.exit(0) end a bean as a return does
-        elif isinstance(exc, KeyboardInterrupt | SystemExit):
-            fatal = True
+        raised, exiting = exc, None  # sys.exit(n) in a bean stops the pod, which then exits n
+        if isinstance(exc, SystemExit):
+            code = exc.code
+            exiting = 0 if code is None else code if isinstance(code, int) else 1
+            if exiting == 0:
+                exc = None  # the bean itself ended well
         bean.stopped(exc)
+        fatal = exiting is not None or isinstance(exc, KeyboardInterrupt)
         policy = bean.restart
-        if policy is not None and self.restarting and not fatal and not by_hand and policy.wants(exc is not None):
-            self._schedule_restart(bean, exc)
-            return
-        if exc is not None and self.log.allow():
-            logger.error("bean %s failed", bean.describe(), exc_info=exc)
-        state = BeanState.CANCELLED if cancelled else BeanState.FAILED if exc is not None else BeanState.FINISHED
-        if state is BeanState.FAILED and (self.restarting or policy is None):
-            # A bean with a restart policy failing once the stop has begun would have been
-            # restarted: its failure does not make the stop's exit status depend on timing.
-            self.failed += 1
-        if self._budgets:
+        if policy is not None:
+            if self.restarting and not fatal and not by_hand and policy.wants(exc is not None):
+                self._schedule_restart(bean, exc)
+                return
             self._budgets.pop(bean.id, None)
-        if isinstance(exc, SystemExit) and self.exit_code is None:
-            self.exit_code = exc.code if isinstance(exc.code, int) else 1
-        self.registry.ended(bean, state)
-        if fatal and self.restarting:
+        if exc is None:
+            self.registry.ended(bean, BeanState.CANCELLED if cancelled else BeanState.FINISHED)
+        else:
+            if exiting is None and self.log.allow():
+                logger.error("bean %s failed", bean.describe(), exc_info=exc)
+            if self.restarting or policy is None:
+                # A bean with a restart policy failing once the stop has begun would have been
+                # restarted: its failure does not make the stop's exit status depend on timing.
+                self.failed += 1
+            self.registry.ended(bean, BeanState.FAILED)
+        if fatal:
+            self._fatal(bean, raised, exiting)
+
+    def _fatal(self, bean: Bean, exc: BaseException | None, exiting: int | None) -> None:
+        """A bean raised ``SystemExit`` or ``KeyboardInterrupt``: the pod stops."""
+        if exiting is not None and self.exit_code is None:
+            self.exit_code = exiting
+        if not self.restarting:
+            return  # already stopping
+        if exiting is not None:
+            code = exc.code if isinstance(exc, SystemExit) else None
+            logger.log(
+                logging.ERROR if exiting else logging.INFO,
+                "bean %s called sys.exit(%s): stopping the pod, which will exit with status %d",
+                bean.describe(), "" if code is None else repr(code), self.exit_code,
+            )  # fmt: skip
+        else:
             logger.error("bean %s raised %s: stopping the pod", bean.describe(), type(exc).__name__)
-            self.on_fatal()
+        self.on_fatal()
 
     def _schedule_restart(self, bean: Bean, exc: BaseException | None) -> None:
         assert bean.restart is not None and self.loop is not None

@@ -1,15 +1,16 @@
-"""The collector pause (one seam: reading a config's entries), never around user code; the lean bean record."""
+"""``frozen()``, the one collector seam: user code runs with the collector on; the lean bean record."""
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import weakref
 from collections.abc import Iterator
 
 import pytest
 
 from aiopod.pod import BeanContext, Pod, pass_context
-from aiopod.pod._collector import PAUSE_FROM, collector_paused
+from aiopod.pod._collector import frozen
 
 from .helpers import arun, until
 
@@ -23,24 +24,40 @@ def collector_on() -> Iterator[None]:
         gc.disable()
 
 
-def test_a_burst_pauses_the_collector_and_resumes_it_even_on_error() -> None:
-    with collector_paused(PAUSE_FROM):
-        assert not gc.isenabled()
-    assert gc.isenabled()
-    with pytest.raises(RuntimeError), collector_paused(PAUSE_FROM):
+def test_frozen_leaves_what_exists_out_and_gives_it_back_even_on_error() -> None:
+    with frozen():
+        assert gc.get_freeze_count() > 0 and gc.isenabled()
+    assert gc.get_freeze_count() == 0
+    with pytest.raises(RuntimeError), frozen():
         raise RuntimeError("boom")
-    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
 
 
-def test_a_small_burst_leaves_the_collector_alone() -> None:
-    with collector_paused(PAUSE_FROM - 1):
-        assert gc.isenabled()
+def test_cycles_made_inside_the_block_are_still_collected() -> None:
+    class Node:
+        pass
+
+    with frozen():
+        node = Node()
+        node.self = node  # type: ignore[attr-defined]
+        ref = weakref.ref(node)
+        del node
+        gc.collect()
+        assert ref() is None
 
 
-def test_a_collector_the_application_turned_off_stays_off() -> None:
+def test_an_application_that_freezes_or_disables_the_collector_is_left_alone() -> None:
+    gc.freeze()
+    try:
+        frozen_before = gc.get_freeze_count()
+        with frozen():
+            pass
+        assert gc.get_freeze_count() == frozen_before  # not unfrozen behind its back
+    finally:
+        gc.unfreeze()
     gc.disable()
-    with collector_paused(PAUSE_FROM):
-        assert not gc.isenabled()
+    with frozen():
+        assert gc.get_freeze_count() == 0
     assert not gc.isenabled()
 
 
@@ -64,11 +81,11 @@ def test_user_code_run_by_the_pod_runs_with_the_collector_on() -> None:
     async def main() -> list[bool]:
         done = asyncio.Event()
         pod = Pod()
-        for _ in range(PAUSE_FROM):
+        for _ in range(1000):
             pod.add_bean(bean, done=done)
         pod.add_bean(Built)
         task = asyncio.create_task(pod.run())
-        await until(lambda: pod.signal_handlers("go") == PAUSE_FROM)
+        await until(lambda: pod.signal_handlers("go") == 1000)
         results = await pod.send_signal("go")
         done.set()
         assert await task == 0
@@ -76,7 +93,7 @@ def test_user_code_run_by_the_pod_runs_with_the_collector_on() -> None:
 
     during_signal = arun(main())
     assert built == [True] and set(first_steps) == {True}
-    assert set(during_signal) == {True} and len(during_signal) == PAUSE_FROM
+    assert set(during_signal) == {True} and len(during_signal) == 1000
     assert gc.isenabled()
 
 
