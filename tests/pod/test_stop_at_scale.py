@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from aiopod.pod._deadline import DEADLINE_MARGIN
 from aiopod.pod.pod import CANCEL_GRACE
-from aiopod.pod.runner import DEADLINE_MARGIN
 from tests.proc import aiopod, run
 
 BEANS = """
