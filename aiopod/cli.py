@@ -290,7 +290,8 @@ def attach(target: str | None, no_history: bool, no_ptpython_config: bool) -> No
             _attach_telnet(target)
         click.echo(f"aiopod: error: {exc}", err=True)
         sys.exit(exc.status)
-    from .console.client import AttachError, attach_socket
+    from .console.client import attach_socket
+    from .pod import AttachError
 
     try:
         status = attach_socket(path, history=not no_history, ptpython_config=not no_ptpython_config)
@@ -301,8 +302,8 @@ def attach(target: str | None, no_history: bool, no_ptpython_config: bool) -> No
 
 
 def _attach_telnet(address: str) -> NoReturn:
-    from .console.attach import AttachError
     from .console.attach import attach as attach_to
+    from .pod import AttachError
 
     try:
         status = attach_to(address)

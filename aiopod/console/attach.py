@@ -14,13 +14,11 @@ import termios
 import tty
 from collections.abc import Iterator
 
+from ..pod.errors import AttachError
+
 IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
 ECHO, SGA, TTYPE, NAWS, LINEMODE = 1, 3, 24, 31, 34
 IS, SEND = 0, 1
-
-
-class AttachError(Exception):
-    """The console could not be reached."""
 
 
 def parse_address(address: str) -> tuple[str, int]:

@@ -27,15 +27,12 @@ from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.shortcuts import PromptSession
 from ptpython.repl import PythonRepl, run_config
 
+from ..pod.errors import AttachError
 from . import protocol
 from .pods import request
 
 #: How long a completion may take before the prompt goes on without it.
 COMPLETION_TIMEOUT = 1.0
-
-
-class AttachError(Exception):
-    """The pod's console could not be reached (one line for the user)."""
 
 
 def history_path(name: str) -> Path:

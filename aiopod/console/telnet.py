@@ -37,7 +37,7 @@ from prompt_toolkit.data_structures import Size
 from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output.vt100 import Vt100_Output
 
-from ..pod import BeanContext, ConfigError
+from ..pod import BeanContext, BindError, ConfigError
 from ._door import LoginLimiter, LogThrottle, PasswordCheck, PendingPool
 from ._remote import disarm, forget_filter_caches, share_code_styles
 from .namespace import HELPERS
@@ -405,7 +405,7 @@ class TelnetConsole:
         try:
             self.server = await asyncio.start_server(self._accept, host, int(port))
         except OSError as exc:
-            raise ConfigError(f"telnet console cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+            raise BindError(f"telnet console cannot listen on {host}:{port}: {exc.strerror or exc}") from None
         bound = self.server.sockets[0].getsockname()
         logger.info("telnet console listening on %s:%s (telnet %s %s)", bound[0], bound[1], bound[0], bound[1])
         try:

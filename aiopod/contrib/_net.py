@@ -8,7 +8,7 @@ import socket
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ..pod import ConfigError
+from ..pod import BindError
 
 DEFAULT_HOST = "127.0.0.1"
 
@@ -54,11 +54,11 @@ def host_problems(kwargs: Mapping[str, Any], default: str = DEFAULT_HOST) -> lis
     return []
 
 
-def listen_error(what: str, host: str, port: int | str, exc: OSError) -> ConfigError:
+def listen_error(what: str, host: str, port: int | str, exc: OSError) -> BindError:
     """The error a bean raises when it cannot listen: it names the address and the fix."""
     # asyncio puts the address in strerror ("error while attempting to bind on address..."): say it once.
     reason = os.strerror(exc.errno) if exc.errno else exc.strerror or str(exc)
-    return ConfigError(
+    return BindError(
         f"{what} cannot listen on {host}:{port}: {reason} "
         "(another process may be using it: stop that one or give this bean another port=)"
     )

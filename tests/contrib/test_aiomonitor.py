@@ -62,7 +62,7 @@ def test_port_in_use_fails_the_bean_naming_the_address(write: Write, busy_port: 
     out = proc.output
     assert code == 1, out
     assert "bean #1 'monitor' (aiopod.contrib.aiomonitor.AioMonitorAdapter) failed" in out
-    assert f"ConfigError: aiomonitor (webui_port) cannot listen on 127.0.0.1:{busy_port}: Address already in use" in out
+    assert f"BindError: aiomonitor (webui_port) cannot listen on 127.0.0.1:{busy_port}: Address already in use" in out
 
 
 def test_a_host_other_than_loopback_is_refused(write: Write) -> None:

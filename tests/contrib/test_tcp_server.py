@@ -51,7 +51,7 @@ def test_port_in_use_fails_the_bean_naming_the_address(write: Write, busy_port: 
     out = proc.output
     assert code == 1, out
     assert "bean #1 'tcp' (aiopod.contrib.tcp_server.TCPServerAdapter) failed" in out
-    assert f"ConfigError: tcp server cannot listen on 127.0.0.1:{busy_port}: Address already in use" in out
+    assert f"BindError: tcp server cannot listen on 127.0.0.1:{busy_port}: Address already in use" in out
 
 
 def test_bad_server_and_protocol_are_config_errors(write: Write) -> None:

@@ -93,7 +93,7 @@ def test_port_in_use_fails_the_bean_naming_the_address(write: Write, busy_port: 
     out = proc.output
     assert code == 1, out
     assert "bean #1 'web' (aiopod.contrib.uvicorn.UvicornAdapter) failed" in out
-    assert f"ConfigError: uvicorn cannot listen on 127.0.0.1:{busy_port}: Address already in use" in out
+    assert f"BindError: uvicorn cannot listen on 127.0.0.1:{busy_port}: Address already in use" in out
 
 
 def test_bad_app_and_options_are_config_errors(write: Write) -> None:
