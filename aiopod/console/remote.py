@@ -6,13 +6,16 @@ Stdlib only at import: ``aiopod run`` serves the socket without importing ptpyth
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from ..pod import ConfigError, Pod, PodConfig
-from .sockets import default_socket_path
+from .sockets import ConsoleSocketError, default_socket_path
+
+logger = logging.getLogger("aiopod.console")
 
 #: ``CONSOLE_SOCKET`` when neither the config, the environment nor an option sets it.
 DEFAULT = "default"
@@ -61,11 +64,20 @@ def console_socket(settings: PodConfig) -> Iterator[Callable[[Pod], None] | None
         return
     from .session import RemoteConsole
 
+    asked = path != default_socket_path()
     servers: list[RemoteConsole] = []
 
     def setup(pod: Pod) -> None:
         server = RemoteConsole(pod, path, name=pod_name(settings))
-        server.start()
+        try:
+            server.start()
+        except ConsoleSocketError as exc:
+            if asked:
+                raise
+            # The default place is a convenience: a pod does not refuse to run without it.
+            logger.warning("console socket: %s; this pod serves none (choose one with --console-socket PATH)",
+                           exc.strerror)  # fmt: skip
+            return
         servers.append(server)
 
     try:

@@ -186,7 +186,6 @@ class ConsoleServer:
             "beans": len(self.pod.beans),
             "sessions": len(self.sessions),
             "socket": str(self.path),
-            "argv": sys.argv,
         }
 
     def loop_stack(self) -> str:

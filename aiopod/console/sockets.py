@@ -49,7 +49,9 @@ def ensure_private_dir(path: Path) -> None:
         path.mkdir(mode=0o700, parents=True)
     info = path.lstat()
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-        raise UnsafeSocketFolder(f"{path} is not a folder owned by uid {os.getuid()}; remove it")
+        raise UnsafeSocketFolder(
+            errno.EPERM, f"{path} is not a folder owned by uid {os.getuid()}; remove it", str(path)
+        )
     if stat.S_IMODE(info.st_mode) != 0o700:
         os.chmod(path, 0o700)
 
@@ -160,7 +162,12 @@ def listen(path: Path, backlog: int = 64) -> Listener:
     so it is never reachable with looser permissions, even in a shared folder.
     """
     if path.parent == socket_dir():
-        ensure_private_dir(path.parent)
+        try:
+            ensure_private_dir(path.parent)
+        except ConsoleSocketError:
+            raise
+        except OSError as exc:
+            raise ConsoleSocketError(exc.errno, f"cannot make {path.parent}: {exc.strerror or exc}", str(path)) from exc
         clean_stale(path.parent)
     elif not path.parent.is_dir():
         raise ConsoleSocketError(errno.ENOENT, f"cannot serve {path}: no folder {path.parent}", str(path))

@@ -38,6 +38,9 @@ async def ready(**kw):
     while True:
         await asyncio.sleep(3600)
 
+async def ready_then_end(**kw):
+    print("ready", flush=True)
+
 async def say(**kw):
     await asyncio.sleep(0.2)
     print("bean-" + "says", flush=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.console._attach import BEANS, Attach, Pod, environment, ticks, wait_ticking
+from tests.console._attach import BEANS, Attach, Pod, environment, ticks, wait_ticking, wait_until
 
 Start = Callable[..., Pod]
 Client = Callable[..., Attach]
@@ -271,6 +271,10 @@ def test_console_socket_setting_and_no_console_socket(pod: Start, tmp_path: Path
             assert "console socket" not in quiet.output
     finally:
         by_env.stop()
+    nowhere = cli(env, tmp_path, "run", "--console-socket", str(tmp_path / "no" / "such.sock"), "beans.idle")
+    assert nowhere.returncode == 2
+    assert nowhere.stderr == f"aiopod: error: console socket: cannot serve {tmp_path}/no/such.sock: no folder " \
+        f"{tmp_path}/no; give --console-socket PATH or --no-console-socket\n"  # fmt: skip
     (tmp_path / "bad.py").write_text("CONSOLE_SOCKET = 5\nBEANS = [{'core': 'beans.idle'}]\n")
     bad = cli(env, tmp_path, "run", "-c", "bad.py")
     assert bad.returncode == 2
@@ -357,6 +361,17 @@ def _state(pid: int) -> str:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
 
 
+def test_a_default_socket_folder_that_cannot_be_made_leaves_the_pod_running(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    blocked = tmp_path / "run" / "aiopod"
+    blocked.write_text("not a folder")  # where the socket folder should be
+    proc = cli(env, tmp_path, "run", "beans.ready_then_end")
+    assert proc.returncode == 0, proc.stderr
+    assert "ready" in proc.stdout
+    assert re.search(r"WARNING aiopod.console: console socket: .*; this pod serves none", proc.stderr), proc.stderr
+
+
 def test_attach_needs_no_pod_to_say_there_is_none(tmp_path: Path, env: dict[str, str]) -> None:
     proc = cli(env, tmp_path, "attach")
     assert proc.returncode == 1
@@ -380,3 +395,20 @@ def test_tab_completes_from_the_pods_live_namespace(pod: Start, attach: Client) 
         a.child.expect_exact(offered)  # completing while typing: the pod's answer is in the menu
         a.child.send("\t")  # Tab takes the first
         a.run(rest, shown)
+
+
+def test_aiopod_shell_serves_its_console_socket_too(attach: Client, tmp_path: Path, env: dict[str, str]) -> None:
+    shell = attach(command=[sys.executable, "-m", "aiopod", "shell", "--no-history", "beans.idle"])
+    shell.prompt()
+    path = tmp_path / "run" / "aiopod" / f"{shell.child.pid}.sock"
+    wait_until(path.exists, what=f"{path}")
+    remote = attach(str(shell.child.pid))
+    remote.prompt()
+    remote.run("print('only' + ' here'); where_am_i = 'remote'", "only here")
+    shell.run("'where_am_i' in dir()", "False")  # its own variables
+    assert "only here" not in shell.seen
+    remote.child.sendline("exit()")
+    assert remote.exit_status() == 0
+    shell.child.sendline("exit()")
+    assert shell.exit_status() == 0
+    assert not path.exists()
