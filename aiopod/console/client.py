@@ -29,7 +29,7 @@ from ptpython.repl import PythonRepl, run_config
 
 from ..pod.errors import AttachError
 from . import protocol
-from .pods import request
+from .pods import receive, request
 
 #: How long a completion may take before the prompt goes on without it.
 COMPLETION_TIMEOUT = 1.0
@@ -100,23 +100,33 @@ class AttachClient:
             raise AttachError(f"cannot connect to {self.path}: {exc.strerror or exc}") from None
         return sock
 
-    async def open(self) -> None:
+    def handshake(self) -> tuple[socket.socket, dict[str, Any]]:
+        """Connect and say hello, blocking: the pod's answer is read even if it closed at once.
+
+        (Over asyncio, a hello written after a refusal fails with EPIPE and takes the unread
+        refusal with it.)
+        """
         sock = self.connect()
+        try:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                sock.sendall(protocol.encode(protocol.hello("session", term=os.environ.get("TERM", ""))))
+            message = receive(sock)
+        except (protocol.ProtocolError, OSError) as exc:
+            sock.close()
+            raise AttachError(f"{self.path}: no answer from the pod ({exc or 'timeout'})") from None
+        if message["type"] == "error":
+            sock.close()
+            raise AttachError(f"{self.path}: the pod refused: {message.get('message')}")
+        if message["type"] != "welcome":
+            sock.close()
+            raise AttachError(f"{self.path}: unexpected answer {message['type']!r}")
+        return sock, message
+
+    async def open(self) -> None:
+        sock, self.welcome = self.handshake()
         sock.setblocking(False)
         reader, writer = await asyncio.open_unix_connection(sock=sock, limit=protocol.MAX_FRAME)
         self.writer = writer
-        self.send(protocol.hello("session", term=os.environ.get("TERM", "")))
-        try:
-            message = await asyncio.wait_for(protocol.read_frame(reader), 10.0)
-        except (protocol.ProtocolError, TimeoutError, OSError) as exc:
-            raise AttachError(f"{self.path}: no answer from the pod ({exc or 'timeout'})") from None
-        if message is None:
-            raise AttachError(f"{self.path}: the pod closed the connection")
-        if message["type"] == "error":
-            raise AttachError(f"{self.path}: the pod refused: {message.get('message')}")
-        if message["type"] != "welcome":
-            raise AttachError(f"{self.path}: unexpected answer {message['type']!r}")
-        self.welcome = message
         self._reader = asyncio.create_task(self._read(reader))
 
     def send(self, message: dict[str, Any]) -> None:

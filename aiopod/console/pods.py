@@ -47,11 +47,15 @@ def request(path: Path, message: dict[str, Any], timeout: float = 2.0) -> dict[s
         sock.settimeout(timeout)
         sock.connect(str(path))
         sock.sendall(protocol.encode(message))
-        header = _recv_exactly(sock, 4)
-        size = int.from_bytes(header, "big")
-        if size > protocol.MAX_FRAME:
-            raise protocol.ProtocolError(f"a frame of {size} bytes is over the limit")
-        return protocol.decode(_recv_exactly(sock, size))
+        return receive(sock)
+
+
+def receive(sock: socket.socket) -> dict[str, Any]:
+    """One frame from a blocking socket."""
+    size = int.from_bytes(_recv_exactly(sock, 4), "big")
+    if size > protocol.MAX_FRAME:
+        raise protocol.ProtocolError(f"a frame of {size} bytes is over the limit")
+    return protocol.decode(_recv_exactly(sock, size))
 
 
 def _recv_exactly(sock: socket.socket, size: int) -> bytes:
