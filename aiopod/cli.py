@@ -8,7 +8,8 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any, NoReturn
+from pathlib import Path
+from typing import Any, Literal, NoReturn
 
 import click
 
@@ -240,10 +241,22 @@ def run(config_path: str | None, beans: tuple[str, ...], debug: bool | None, **o
 @main.command()
 @pod_options
 @click.option("--no-history", is_flag=True, help="Do not read or write the console history file.")
+@click.option(
+    "--ptpython-config",
+    type=click.Path(exists=True, dir_okay=False),
+    help="ptpython config file to use (default: $XDG_CONFIG_HOME/ptpython/config.py, if it exists).",
+)
+@click.option("--no-ptpython-config", is_flag=True, help="Ignore the ptpython config file.")
 def shell(
-    config_path: str | None, beans: tuple[str, ...], debug: bool | None, no_history: bool, **options: Any
+    config_path: str | None,
+    beans: tuple[str, ...],
+    debug: bool | None,
+    no_history: bool,
+    ptpython_config: str | None,
+    no_ptpython_config: bool,
+    **options: Any,
 ) -> None:
-    """Start the pod with a Python console on its event loop.
+    """Start the pod with a Python console beside its event loop.
 
     exit(), stop() or Ctrl-D stop the pod gracefully. BEANS as for 'aiopod run'.
     """
@@ -251,8 +264,11 @@ def shell(
         from .console import run_shell  # the console's imports are not paid by 'aiopod run'
 
         settings = settings_or_fail(config_path, beans, debug, options)
+        ptconfig: Path | Literal["default"] | None = "default"
+        if no_ptpython_config or ptpython_config:
+            ptconfig = None if no_ptpython_config else Path(str(ptpython_config))
         with serving_console(settings) as setup:
-            status = run_shell(settings, history=not no_history, setup=setup)
+            status = run_shell(settings, history=not no_history, ptpython_config=ptconfig, setup=setup)
         process.finish(status)
 
 

@@ -49,6 +49,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "fanout": Benchmark(5, "send_signal to 10k handlers vs direct calls", bench_signals.run),
     "shell": Benchmark(6, "`aiopod shell` vs ptpython, time to first prompt", bench_console.run_prompt),
     "lag": Benchmark(7, "loop lag with the console (and 8 telnet sessions) idle", bench_console.run_lag),
+    "typing": Benchmark(10, "loop lag while a person types into the console", bench_console.run_typing),
     "watchdog": Benchmark(8, "100k-bean spawn with vs without the loop monitor", bench_spawn.run_watchdog),
     "uvicorn": Benchmark(9, "uvicorn in a pod (benchmarks/bench_uvicorn.py)", uvicorn_hook),
     "attach-typing": Benchmark(12, "loop lag while a person types in `aiopod attach`", bench_attach.run_typing),

@@ -225,3 +225,142 @@ def run_lag(settings: Settings) -> list[Row]:
         )
         rows.append(Row(7, name, seconds(median), f"<= {LAG_GOAL * 1e3:g} ms", median <= LAG_GOAL, detail))
     return rows
+
+
+TYPING_SECONDS = 20.0
+KEYS_PER_SECOND = 15.0
+TYPING_SETTLE = 1.0  # after the prompt: the console's warm-up, as a person takes a breath
+TYPING_RUNS = 2
+TYPING_MAX_GOAL = 0.020
+TYPING_P99_GOAL = 0.010
+#: What the person types, over and over: statements, Tab completions of ``pod.`` and
+#: ``asyncio.`` (Ctrl-U drops a browsed menu's line), a block, and a short await.
+TYPING_SCRIPT = (
+    "import json\r",
+    "n = len(pod.beans) + 1\r",
+    "pod.\t\t\x15",
+    "x = [i * i for i in range(10)]\r",
+    "asyncio.\t\t\t\x15",
+    "pod.be\t\r",
+    "def f(a, b):\rreturn a + b\r\r",
+    "f(2, 3) + sum(x)\r",
+    "await asyncio.sl\t(0.01)\r",
+    "asyncio.ga\t\x15",
+    "text = json.dumps({'n': n, 'x': x})\r",
+)
+
+#: Stock ptpython embedded in an asyncio program, with the same heartbeat and a ``pod``.
+PTPYTHON_EMBED = """
+import asyncio, sys
+from ptpython.repl import embed
+from aiopod.pod import Pod
+import beans
+
+async def main(path):
+    pod = Pod()
+    stop = asyncio.Event()
+    beat = asyncio.create_task(beans.beat(path, {interval!r}, stop))
+    await embed(globals={{"pod": pod, "asyncio": asyncio}}, return_asyncio_coroutine=True)
+    stop.set()
+    await beat
+
+asyncio.run(main(sys.argv[1]))
+"""
+
+TYPING_BEANS = (
+    HEARTBEAT
+    + """
+
+async def beat(path, interval, stop):
+    beats = []
+    last = time.monotonic()
+    try:
+        while not stop.is_set():
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            beats.append((now, now - last))
+            last = now
+    finally:
+        with open(path, "w") as f:
+            json.dump(beats, f)
+"""
+)
+
+
+AIOPOD_SHELL = [PYTHON, "-m", "aiopod", "shell", "--no-history", "--stop-wait-time", "2"]
+
+
+def _type(child: pexpect.spawn, seconds_: float) -> tuple[float, float]:
+    """Type TYPING_SCRIPT at KEYS_PER_SECOND for ``seconds_``, reading the screen meanwhile."""
+    keys = "".join(TYPING_SCRIPT)
+    started = time.monotonic()
+    index = 0
+    while True:
+        due = started + index / KEYS_PER_SECOND
+        if due - started >= seconds_:
+            break
+        while (now := time.monotonic()) < due:
+            try:
+                child.read_nonblocking(65536, timeout=due - now)
+            except pexpect.TIMEOUT:
+                pass
+        child.send(keys[index % len(keys)])
+        index += 1
+    return started, time.monotonic()
+
+
+def _typing_lag(command: list[str], home: Path, beats: Path) -> list[float]:
+    """One run: the heartbeat's lateness (gap minus interval) while a person types."""
+    with ExitStack() as stack:
+        child = _spawn(command, home)
+        stack.callback(child.close, force=True)
+        child.expect(PROMPT)
+        time.sleep(TYPING_SETTLE)
+        start, end = _type(child, TYPING_SECONDS)
+        child.send("\x15\x04")  # clear the line, Ctrl-D
+        if child.expect([pexpect.EOF, "exit"], timeout=30) == 1:  # ptpython asks first
+            child.send("y")
+            child.expect(pexpect.EOF, timeout=30)
+    gaps = [gap - INTERVAL for when, gap in json.loads(beats.read_text()) if start <= when <= end + 0.1]
+    if len(gaps) < TYPING_SECONDS / INTERVAL / 4:
+        raise BenchmarkError(f"only {len(gaps)} heartbeats in {TYPING_SECONDS:g} s of typing")
+    return gaps
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+def run_typing(settings: Settings) -> list[Row]:
+    """Row 10: loop lag while a person types into `aiopod shell`, against stock ptpython embed."""
+    results: dict[str, list[tuple[float, float]]] = {"aiopod": [], "ptpython": []}
+    with _home() as home:
+        (home / "beans.py").write_text(TYPING_BEANS)
+        (home / "embed.py").write_text(PTPYTHON_EMBED.format(interval=INTERVAL))
+        beats = home / "beats.json"
+        commands = {
+            "aiopod": [*AIOPOD_SHELL, f"beans.heartbeat:path={beats},interval={INTERVAL}"],
+            "ptpython": [PYTHON, "embed.py", str(beats)],
+        }
+        for _ in range(settings.runs(TYPING_RUNS)):
+            for name, command in commands.items():
+                gaps = _typing_lag(command, home, beats)
+                results[name].append((max(gaps), _p99(gaps)))
+    worst = {name: max(m for m, _ in runs) for name, runs in results.items()}
+    p99 = {name: max(p for _, p in runs) for name, runs in results.items()}
+    met = worst["aiopod"] <= TYPING_MAX_GOAL and p99["aiopod"] <= TYPING_P99_GOAL
+    met = met and worst["aiopod"] <= worst["ptpython"] / 10
+    detail = (
+        f"{KEYS_PER_SECOND:g} keys/s for {TYPING_SECONDS:g} s with Tab completions, {INTERVAL * 1e3:g} ms heartbeat, "
+        f"worst of {len(results['aiopod'])} runs; runs (max/p99): "
+        + "; ".join(
+            f"{name} " + ", ".join(f"{seconds(m)}/{seconds(p)}" for m, p in runs) for name, runs in results.items()
+        )
+    )
+    result = (
+        f"max {seconds(worst['aiopod'])}, p99 {seconds(p99['aiopod'])} "
+        f"(ptpython embed: max {seconds(worst['ptpython'])}, p99 {seconds(p99['ptpython'])})"
+    )
+    goal = f"max <= {TYPING_MAX_GOAL * 1e3:g} ms, p99 <= {TYPING_P99_GOAL * 1e3:g} ms, max <= ptpython's / 10"
+    return [Row(10, "loop lag while a person types", result, goal, met, detail)]

@@ -15,7 +15,8 @@ statements come to the pod's loop, so typing never stalls a bean::
   at once) and runs the code as one task on the pod's loop, with top-level ``await``. A
   final expression's value is stored as ``_`` in the namespace and its ``repr()`` (made on
   the loop, like everything that touches the pod's objects) is ``Outcome.text``; a helper's
-  ``Pending`` is awaited first. The future resolves on the pod's loop thread.
+  ``Pending`` is awaited first; a ``__pt_repr__`` that returns a string is ``Outcome.text``
+  with ``plain=True`` (show it as it is). The future resolves on the pod's loop thread.
 - ``Outcome.status``: ``"ok"``; ``"error"`` (``text`` is the traceback, without the
   evaluator's own frames, or one line for an ``AiopodError``); ``"interrupted"``; or
   ``"exit"`` (``SystemExit``, ``exit()``, or ``SessionExit`` raised by the namespace's
@@ -91,10 +92,15 @@ class SessionBusy(AiopodError, RuntimeError):
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Outcome:
-    """How a statement ended; ``text`` is the value's repr, the traceback, or None."""
+    """How a statement ended; ``text`` is the value's repr, the traceback, or None.
+
+    ``plain``: the text is meant to be shown as it is (a table, a report: the value had a
+    ``__pt_repr__`` that returned a string), not highlighted as Python.
+    """
 
     status: Status
     text: str | None = None
+    plain: bool = False
 
 
 def current_session() -> Session | None:
@@ -170,6 +176,11 @@ class Statement:
             if value is None:
                 return Outcome("ok")
             namespace["_"] = value
+            shown = getattr(type(value), "__pt_repr__", None)
+            if shown is not None:
+                text = shown(value)
+                if isinstance(text, str):
+                    return Outcome("ok", text, plain=True)
             return Outcome("ok", repr(value))
         except (SystemExit, SessionExit):
             return Outcome("exit")

@@ -3,46 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import re
 import traceback
-from collections.abc import Iterable
 from typing import Any
 
-from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 from ptpython.completer import PythonCompleter
 from ptpython.repl import PythonRepl, ReplExit
 
 from ..pod import AiopodError, Pod
-from .namespace import BEAN_ARGUMENT, build_namespace, settle
-
-_BEAN_ARG = re.compile(r"\b(?:%s)\(\s*(['\"])([^'\"]*)$" % "|".join(BEAN_ARGUMENT))  # noqa: UP031
-_SIGNAL_LABEL = re.compile(r"\bsignal\(\s*['\"][^'\"]*['\"]\s*,(?:\s*['\"][^'\"]*['\"]\s*,)*\s*(['\"])([^'\"]*)$")
-
-
-class BeanLabelCompleter(Completer):
-    """Completes bean labels inside ``cancel("``, ``where("``, ``signal("name", "``...
-
-    Elsewhere it defers to ``fallback`` (ptpython's Python completer), which would
-    otherwise offer string completions of its own beside the labels.
-    """
-
-    def __init__(self, pod: Pod, fallback: Completer | None = None) -> None:
-        self.pod = pod
-        self.fallback = fallback
-
-    def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
-        before = document.text_before_cursor
-        match = _BEAN_ARG.search(before) or _SIGNAL_LABEL.search(before)
-        if match is None:
-            if self.fallback is not None:
-                yield from self.fallback.get_completions(document, complete_event)
-            return
-        quote, prefix = match.group(1), match.group(2)
-        labels = sorted({b.label for b in self.pod.beans if b.label is not None})
-        for label in labels:
-            if label.startswith(prefix):
-                yield Completion(label + quote, start_position=-len(prefix), display=label, display_meta="bean")
+from .completion import BeanLabelCompleter
+from .namespace import build_namespace, settle
 
 
 class PodRepl(PythonRepl):

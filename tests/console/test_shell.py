@@ -183,21 +183,6 @@ def test_mistakes_print_and_return_to_the_prompt(shell: Callable[..., Shell], tm
     assert sh.exit_status() == 0
 
 
-def test_completion_offers_bean_labels(shell: Callable[..., Shell], tmp_path: Path) -> None:
-    sh = shell(f"beans.ticker:path={tmp_path / 't.txt'}")
-    sh.run("add('beans.worker', label='alpha' + 'bet')")
-    sh.child.send("where('alp")
-    sh.child.send("\t")
-    sh.child.expect_exact("alphabet'")
-    sh.child.send(")")
-    sh.child.expect_exact(")")  # the completed line is drawn before Enter goes
-    sh.child.send("\r")
-    sh.child.expect_exact("in worker")
-    sh.prompt()
-    sh.child.sendeof()
-    assert sh.exit_status() == 0
-
-
 def test_failed_bean_makes_exit_status_1(shell: Callable[..., Shell]) -> None:
     sh = shell("beans.boom")
     sh.run("print(bean(1).state.value + '.')", "failed.")
