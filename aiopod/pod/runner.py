@@ -95,8 +95,6 @@ def _run(
     )
     for spec in settings.beans:
         pod.add_spec(spec)
-    if setup is not None:
-        setup(pod)
     pod.on_start(lambda: notify("READY=1"))
     pod.on_stop(lambda _: notify("STOPPING=1"))
     runner = asyncio.Runner(debug=settings.debug, loop_factory=factory)
@@ -110,6 +108,8 @@ def _run(
     process.attach(pod, loop)
     left: list[asyncio.Task[Any]] = []
     try:
+        if setup is not None:  # once the pod owns the signals: a stop from here on is a normal one
+            setup(pod)
         main = loop.create_task(_main(pod, guest))
         while True:
             try:
