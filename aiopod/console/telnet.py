@@ -1,68 +1,36 @@
-"""The console over telnet: each session a ``PodRepl`` on a non-blocking transport.
+"""The console over telnet, served from a thread of its own: the pod's loop only runs statements.
 
-prompt_toolkit's own ``TelnetServer`` writes to a blocking socket on the loop thread (one
-client that stops reading freezes every bean) and waits for ever for the handshake.
-This server reuses its telnet parser and ptpython's REPL, but owns the transport: output
-goes through ``transport.write`` with a bounded buffer, handshakes and logins time out,
-and nothing is evaluated before a client has negotiated a terminal (and logged in).
+Sockets, telnet negotiation, logins, and each session's ptpython (keys, drawing,
+completion) run in the ``aiopod-telnet`` thread on a loop of its own, so typing and
+opening sessions never stall a bean; each statement runs on the pod's loop through the
+evaluator, and its output comes back to its own session (``_telnet_repl``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import builtins
+import concurrent.futures
+import contextlib
 import ipaddress
 import logging
+import threading
 from collections.abc import Mapping
-from typing import Any, TextIO, cast
-
-from prompt_toolkit.application.current import create_app_session
-from prompt_toolkit.contrib.telnet.protocol import (
-    DO,
-    ECHO,
-    IAC,
-    IP,
-    LINEMODE,
-    MODE,
-    NAWS,
-    SB,
-    SE,
-    SEND,
-    SUPPRESS_GO_AHEAD,
-    TTYPE,
-    WILL,
-    TelnetProtocolParser,
-)
-from prompt_toolkit.data_structures import Size
-from prompt_toolkit.input import PipeInput, create_pipe_input
-from prompt_toolkit.output.vt100 import Vt100_Output
+from typing import Any
 
 from ..pod import BeanContext, BindError, ConfigError
 from ._door import LoginLimiter, LogThrottle, PasswordCheck, PendingPool
-from ._remote import disarm, forget_filter_caches, share_code_styles
-from .namespace import HELPERS
-from .repl import PodRepl
+from ._remote import forget_filter_caches, share_code_styles
+from ._telnet import TelnetSession
+from .evaluator import Evaluator
 
 logger = logging.getLogger("aiopod.telnet")
 
-HANDSHAKE = (
-    IAC + DO + LINEMODE
-    + IAC + WILL + SUPPRESS_GO_AHEAD
-    + IAC + SB + LINEMODE + MODE + b"\x00" + IAC + SE
-    + IAC + WILL + ECHO
-    + IAC + DO + NAWS
-    + IAC + DO + TTYPE
-    + IAC + SB + TTYPE + SEND + IAC + SE
-)  # fmt: skip
-#: First bytes that mean a browser or HTTP client, not a person (browsers can POST to localhost).
-HTTP_STARTS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"OPTIONS ", b"DELETE ", b"PATCH ", b"CONNECT ", b"Host:")
-#: Bytes a client may send before it has a session: enough for any telnet negotiation and password.
-PRE_SESSION_LIMIT = 4096
 #: Connections allowed to be negotiating or logging in at once, beside the sessions; a
 #: newcomer evicts the oldest of them (of its own host first) rather than being refused.
 MAX_PENDING = 64
 MAX_PENDING_PER_HOST = 16
-BANNER = "aiopod console on a running pod (exit() or Ctrl-D leaves, the pod runs on). Helpers:\n"
+#: Seconds the pod waits for the telnet thread to say goodbye to its sessions at stop.
+STOP_GRACE = 1.0
 
 
 def is_loopback(host: str) -> bool:
@@ -74,263 +42,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class _Parser(TelnetProtocolParser):
-    """prompt_toolkit's telnet parser, collecting data per chunk instead of per byte."""
-
-    def __init__(self, session: TelnetSession) -> None:
-        self.session = session
-        self.collected = bytearray()
-        super().__init__(self.collected.extend, session.size_received, session.ttype_received)
-
-    def received_data(self, data: bytes) -> None:
-        self.collected += data
-
-    def command_received(self, command: bytes, data: bytes) -> None:
-        if command == IP:  # the client's Ctrl-C in line mode
-            self.session.interrupt()
-        elif command == b"\xfc" and data == TTYPE:  # WONT TTYPE: assume a plain terminal
-            self.session.ttype_received("vt100")
-
-
-class _TransportStdout:
-    """A file-like stdout for ``Vt100_Output`` that never blocks: it writes to the transport.
-
-    When the client does not read and the buffer passes ``limit`` bytes, the session is dropped.
-    """
-
-    encoding = "utf-8"
-    errors = "replace"
-
-    def __init__(self, session: TelnetSession, limit: int) -> None:
-        self.session = session
-        self.limit = limit
-
-    def write(self, data: str) -> int:
-        transport = self.session.writer.transport
-        if transport.is_closing():
-            return len(data)
-        transport.write(data.replace("\n", "\r\n").encode(self.encoding, self.errors))
-        if transport.get_write_buffer_size() > self.limit:
-            self.session.drop(f"it stopped reading ({transport.get_write_buffer_size()} bytes unsent)")
-        return len(data)
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return True
-
-    def fileno(self) -> int:
-        raise OSError("a telnet session has no file descriptor")
-
-
-class TelnetSession:
-    """One telnet connection: handshake, optional password, then a console."""
-
-    def __init__(self, server: TelnetConsole, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.server = server
-        self.reader = reader
-        self.writer = writer
-        peer = writer.get_extra_info("peername")
-        self.host = str(peer[0]) if isinstance(peer, tuple) else str(peer)
-        self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
-        self.size = Size(rows=24, columns=80)
-        self.ttype: str | None = None
-        self.repl: PodRepl | None = None
-        self.task: asyncio.Task[Any] | None = None
-        self.stdout = _TransportStdout(self, server.output_limit)
-        self.pipe: PipeInput | None = None
-        self._negotiated = asyncio.Event()
-        self._input = asyncio.Event()  # pre-session bytes arrived
-        self._pending = bytearray()  # bytes received before the console started
-        self._parser = _Parser(self)
-        self._received = 0
-        self._idle: asyncio.TimerHandle | None = None
-        self._closed = False
-
-    # -- parser callbacks -------------------------------------------------------------
-
-    def size_received(self, rows: int, columns: int) -> None:
-        self.size = Size(rows=max(rows, 1), columns=max(columns, 1))
-        app = self.repl.app if self.repl is not None else None
-        if app is not None and app.is_running:
-            app._on_resize()
-
-    def ttype_received(self, ttype: str) -> None:
-        if self.ttype is None:
-            self.ttype = ttype or "vt100"
-            self._negotiated.set()
-            self.server.pending.negotiated(self)
-
-    def interrupt(self) -> None:
-        if self.repl is not None:
-            self.repl.interrupt()
-
-    # -- the connection ---------------------------------------------------------------
-
-    async def run(self) -> None:
-        self.writer.write(HANDSHAKE)
-        pump = asyncio.create_task(self._pump())
-        try:
-            if await self._start():
-                await self._console()
-        finally:
-            pump.cancel()
-            await asyncio.wait({pump})
-            self.close()
-
-    async def _start(self) -> bool:
-        """Handshake and password within ``login_timeout``; False when the connection must end."""
-        attempt = None
-        try:
-            async with asyncio.timeout(self.server.login_timeout):
-                await self._negotiated.wait()
-                if self.server.check is not None:
-                    attempt = await self._read_password()
-        except TimeoutError:
-            logger.info("telnet: %s did not finish the handshake or login in time; closed", self.peer)
-            self.send("\r\naiopod: timed out; goodbye\r\n")
-            return False
-        if attempt is not None and not await self._login(attempt):
-            return False
-        if not self.server.admit(self):
-            self.send(f"aiopod: too many sessions (max_sessions={self.server.max_sessions}); try again later\r\n")
-            logger.warning("telnet: refused %s: max_sessions=%d reached", self.peer, self.server.max_sessions)
-            return False
-        return True
-
-    async def _read_password(self) -> bytes:
-        self.send("Password: ")
-        while b"\r" not in self._pending and b"\n" not in self._pending:
-            self._input.clear()
-            await self._input.wait()
-        text = bytes(self._pending).replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        line, _, rest = text.partition(b"\n")
-        self._pending = bytearray(rest.lstrip(b"\n\x00"))
-        return line.strip(b"\x00")
-
-    async def _login(self, attempt: bytes) -> bool:
-        """Compare ``attempt`` when this host's turn comes (the limiter books it first)."""
-        server = self.server
-        wait = server.limiter.reserve(self.host)
-        if wait is None:
-            server.log.warning("too many login attempts, turned away", f"from {self.peer}")
-            retry = server.limiter.retry_after(self.host)
-            self.send(f"\r\naiopod: too many login attempts; try again in {retry:.0f} s; goodbye\r\n")
-            return False
-        if wait:
-            # Closing the connection cancels this sleep and the check with it; the turn
-            # stays booked, so a guesser that hangs up early gains nothing.
-            await asyncio.sleep(wait)
-        right = cast(PasswordCheck, server.check).matches(attempt)
-        server.limiter.record(self.host, right)
-        if right:
-            self.send("\r\n")
-            return True
-        server.log.warning("wrong password", f"from {self.peer}")
-        self.send("\r\naiopod: wrong password; goodbye\r\n")
-        return False
-
-    async def _console(self) -> None:
-        logger.info("telnet: session opened by %s", self.peer)
-        output = Vt100_Output(cast(TextIO, self.stdout), lambda: self.size, term=self.ttype, enable_cpr=False)
-        with create_pipe_input() as pipe:
-            self.pipe = pipe
-            if self._pending:
-                pipe.send_bytes(bytes(self._pending))
-                self._pending.clear()
-            with create_app_session(input=pipe, output=output):
-                self.repl = PodRepl(self.server.context.pod, input=pipe, output=output)
-                self.repl.namespace["print"] = self._print
-                output.write_raw(BANNER.replace("\n", "\r\n") + HELPERS.replace("\n", "\r\n") + "\r\n")
-                output.flush()
-                disarm(self.repl)
-                try:
-                    await self.repl.run_async()
-                finally:
-                    self.repl.interrupt()
-                    self.repl = None
-            self.pipe = None
-        logger.info("telnet: session of %s ended", self.peer)
-
-    def _print(self, *args: Any, file: Any = None, **kwargs: Any) -> None:
-        """``print()`` in a session writes to that session, not to the server's stdout."""
-        builtins.print(*args, file=file if file is not None else self.stdout, **kwargs)
-
-    async def _pump(self) -> None:
-        """Read from the client, feed the parser, route the data; EOF ends the session."""
-        while True:
-            try:
-                chunk = await self.reader.read(4096)
-            except (ConnectionError, OSError):
-                chunk = b""
-            if not chunk:
-                break
-            self._touch()
-            if self.pipe is None:
-                self._received += len(chunk)
-                if self._received == len(chunk) and chunk.lstrip().startswith(HTTP_STARTS):
-                    logger.warning("telnet: %s sent an HTTP request; closed without evaluating it", self.peer)
-                    break
-                if self._received > PRE_SESSION_LIMIT:
-                    logger.warning("telnet: %s sent %d bytes before logging in; closed", self.peer, self._received)
-                    break
-            self._parser.feed(chunk)
-            data = bytes(self._parser.collected)
-            self._parser.collected.clear()
-            if data:
-                self._route(data)
-        if self.task is not None and not self.task.done():
-            self.task.cancel()  # the client went away: cancel its statement and free the session
-
-    def _route(self, data: bytes) -> None:
-        if self.pipe is None:
-            self._pending += data
-            if b"Host:" in self._pending[:PRE_SESSION_LIMIT] and self._pending.startswith(HTTP_STARTS):
-                self.drop("it looks like HTTP")
-            self._input.set()
-            return
-        if b"\x03" in data and self.repl is not None and self.repl.interrupt():
-            data = data.replace(b"\x03", b"")  # Ctrl-C while a statement runs cancels it
-        if data:
-            self.pipe.send_bytes(data)
-
-    def _touch(self) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-        timeout = self.server.idle_timeout
-        if timeout:
-            self._idle = asyncio.get_running_loop().call_later(timeout, self.drop, f"idle for {timeout:g} s")
-
-    def send(self, text: str) -> None:
-        if not self.writer.transport.is_closing():
-            self.writer.write(text.encode("utf-8", "replace"))
-
-    def goodbye(self, why: str) -> None:
-        self.send(f"\r\naiopod: {why}; goodbye\r\n")
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-
-    def drop(self, why: str | None) -> None:
-        """End this session now, without waiting for the client (``why`` None: not logged)."""
-        if self._closed:
-            return
-        if why is not None:
-            logger.warning("telnet: dropping %s: %s", self.peer, why)
-        self.writer.transport.abort()
-        if self.task is not None and not self.task.done():
-            self.task.cancel()
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        if self._idle is not None:
-            self._idle.cancel()
-        self.writer.close()
-        self.server.forget(self)
-
-
 class TelnetConsole:
     """A bean that serves the console over telnet (kwargs: host, port, password, max_sessions...)."""
 
@@ -338,7 +49,6 @@ class TelnetConsole:
         self.context = context
         self.sessions: set[TelnetSession] = set()
         self.pending: PendingPool[TelnetSession] = PendingPool(MAX_PENDING, MAX_PENDING_PER_HOST)
-        self.server: asyncio.Server | None = None
         self.check: PasswordCheck | None = None
         #: Password checks and refusals so far (``checked``, ``wrong``, ``refused``).
         self.limiter = LoginLimiter()
@@ -347,6 +57,9 @@ class TelnetConsole:
         self.idle_timeout: float | None = None
         self.login_timeout = 10.0
         self.output_limit = 1 << 20
+        self.evaluator: Evaluator
+        self.loop: asyncio.AbstractEventLoop | None = None  # the telnet thread's
+        self._stopping: asyncio.Event | None = None
 
     @classmethod
     def check_kwargs(cls, kwargs: Mapping[str, Any]) -> None:
@@ -395,6 +108,7 @@ class TelnetConsole:
         self.idle_timeout = idle_timeout
         self.login_timeout = login_timeout
         self.output_limit = output_limit
+        self.evaluator = Evaluator.for_pod(self.context.pod)  # on the pod's loop, once per pod
         stopping = asyncio.Event()
 
         def on_stop(signal: str, **kw: Any) -> None:
@@ -402,22 +116,60 @@ class TelnetConsole:
 
         for name in ("SIGINT", "SIGTERM"):
             await self.context.add_signal_handler(name, on_stop)
+        listening: concurrent.futures.Future[tuple[Any, ...]] = concurrent.futures.Future()
+        ended: concurrent.futures.Future[None] = concurrent.futures.Future()
+        thread = threading.Thread(
+            target=self._thread, args=(host, int(port), listening, ended), name="aiopod-telnet", daemon=True
+        )
+        thread.start()
         try:
-            self.server = await asyncio.start_server(self._accept, host, int(port))
-        except OSError as exc:
-            raise BindError(f"telnet console cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-        bound = self.server.sockets[0].getsockname()
-        logger.info("telnet console listening on %s:%s (telnet %s %s)", bound[0], bound[1], bound[0], bound[1])
-        try:
+            bound = await asyncio.wrap_future(listening)
+            logger.info("telnet console listening on %s:%s (telnet %s %s)", bound[0], bound[1], bound[0], bound[1])
             await stopping.wait()
         finally:
-            self.server.close()
+            if self.loop is not None and self._stopping is not None:
+                with contextlib.suppress(RuntimeError):  # the thread's loop has ended already
+                    self.loop.call_soon_threadsafe(self._stopping.set)
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.wrap_future(ended), STOP_GRACE + 1.0)
+
+    # The telnet thread, from here on.
+    def _thread(
+        self,
+        host: str,
+        port: int,
+        listening: concurrent.futures.Future[tuple[Any, ...]],
+        ended: concurrent.futures.Future[None],
+    ) -> None:
+        loop = self.loop = asyncio.new_event_loop()
+        try:
+            loop.run_until_complete(self._serve(host, port, listening))
+        except BaseException as exc:
+            if not listening.done():
+                listening.set_exception(exc)
+        finally:
+            loop.close()
+            ended.set_result(None)
+
+    async def _serve(self, host: str, port: int, listening: concurrent.futures.Future[tuple[Any, ...]]) -> None:
+        self._stopping = asyncio.Event()
+        try:
+            server = await asyncio.start_server(self._accept, host, port)
+        except OSError as exc:
+            raise BindError(f"telnet console cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        listening.set_result(server.sockets[0].getsockname())
+        tasks: set[asyncio.Task[Any]] = set()
+        try:
+            await self._stopping.wait()
+        finally:
+            server.close()
             everyone = [*self.sessions, *self.pending.items()]
             for session in everyone:
                 session.goodbye("the pod is stopping")
-            tasks = [s.task for s in everyone if s.task is not None]
+                if session.task is not None:
+                    tasks.add(session.task)
             if tasks:
-                await asyncio.wait(tasks, timeout=1.0)
+                await asyncio.wait(tasks, timeout=STOP_GRACE)
             self.log.flush()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
