@@ -52,6 +52,10 @@ class RestartBudget:
         return float(min(policy.backoff * 2 ** (len(history) - 1), MAX_BACKOFF))
 
 
+#: The largest whole number taken for max, window or backoff.
+MAX_NUMBER = 1e15
+
+
 def parse_restart(value: Any) -> RestartPolicy | None:
     """``"no"``, ``"on-failure"``, ``"always"`` or a dict ``{"policy", "max", "window", "backoff"}``."""
     if value is None or value == "no":
@@ -70,7 +74,9 @@ def parse_restart(value: Any) -> RestartPolicy | None:
     parsed: dict[str, Any] = {}
     for key, default in {"max": 5, "window": 60.0, "backoff": 0.1}.items():
         number = value.get(key, default)
-        if isinstance(number, bool) or not isinstance(number, int | float) or not number >= 0:  # nan too
+        if isinstance(number, int) and not isinstance(number, bool) and number > MAX_NUMBER:
+            problems.append(f"{key} is too large (at most {MAX_NUMBER:g})")  # float() would overflow (10**400)
+        elif isinstance(number, bool) or not isinstance(number, int | float) or not number >= 0:  # nan too
             problems.append(f"{key} {number!r} must be a number >= 0")
         elif key != "window" and math.isinf(number):  # a window may be for ever; a delay may not
             problems.append(f"{key} {number!r} must be finite")

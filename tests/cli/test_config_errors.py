@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -298,3 +300,155 @@ def test_loop_type_uvloop_when_uvloop_is_missing(write: Write, tmp_path: Path) -
     assert errors_of(proc.output) == [
         "LOOP_TYPE 'uvloop': uvloop is not installed; pip install 'aiopod[uvloop]' or use asyncio"
     ]
+
+
+# -- malformed input (issue 15, item 17): exit 2, one clear line per problem, no traceback, no hang --
+
+BIG = repr(10**400)[:37] + "..."
+TOO_LARGE = "is too large (at most 1e+09 s); use None to wait for ever"
+BOOM = "class Boom(BaseException):\n    pass\n\nraise Boom('no')\n"
+
+
+def _fifo(folder: Path) -> str:
+    os.mkfifo(folder / "fifo.py")
+    return "fifo.py"
+
+
+def _symlink_loop(folder: Path) -> str:
+    (folder / "loop.py").symlink_to(folder / "loop.py")
+    return "loop.py"
+
+
+def _directory(folder: Path) -> str:
+    (folder / "conf").mkdir()
+    return "conf"
+
+
+# (id, files beside beans.py, what -c names: a file name or a setup(folder) -> name, the error lines)
+MALFORMED: list[tuple[str, dict[str, str], Any, list[str]]] = [
+    (
+        "stop-wait-time-10**400",
+        {"bad.py": "STOP_WAIT_TIME = 10**400\n"},
+        "bad.py",
+        [f"bad.py: STOP_WAIT_TIME {BIG} {TOO_LARGE}"],
+    ),
+    (
+        "stop-wait-time-1e300",
+        {"bad.py": "STOP_WAIT_TIME = 1e300\n"},
+        "bad.py",
+        [f"bad.py: STOP_WAIT_TIME 1e+300 {TOO_LARGE}"],
+    ),
+    (
+        "stop-wait-time-nan",
+        {"bad.py": "STOP_WAIT_TIME = float('nan')\n"},
+        "bad.py",
+        ["bad.py: STOP_WAIT_TIME nan is not a number of seconds >= 0 (or None to wait for ever)"],
+    ),
+    (
+        "config-file-5",
+        {"bad.py": "BEANS = [{'core': 'beans.good', 'config_file': 5}]\n"},
+        "bad.py",
+        ["bad.py: BEANS[0].config_file: 5 must be a path to a Python file (a string)"],
+    ),
+    (
+        "pcflow-consumer-num-inf",
+        {"bad.py": "BEANS = [{'core': 'aiopod.contrib.pcflow.Server', 'consumer_num': float('inf')}]\n"},
+        "bad.py",
+        ["bad.py: BEANS[0]: consumer_num: inf must be a whole number >= 1"],
+    ),
+    (
+        "100k-deep-unary-minus",
+        {"bad.py": "X = " + "-" * 100_000 + "1\n"},
+        "bad.py",
+        ["bad.py: an expression is nested too deeply to compile; simplify it"],
+    ),
+    ("config-raises-a-base-exception", {"bad.py": BOOM}, "bad.py", ["bad.py:4: Boom: no"]),
+    (
+        "config-raises-system-exit-9",
+        {"bad.py": "import sys\nsys.exit(9)\n"},
+        "bad.py",
+        ["bad.py:2: raised SystemExit(9); a config or bean module must not exit"],
+    ),
+    (
+        "config-raises-keyboard-interrupt",
+        {"bad.py": "raise KeyboardInterrupt\n"},
+        "bad.py",
+        ["bad.py:1: raised KeyboardInterrupt while loading"],
+    ),
+    (
+        "bean-module-raises-a-base-exception",
+        {"boom.py": BOOM, "bad.py": "BEANS = [{'core': 'boom.serve'}]\n"},
+        "bad.py",
+        ["bad.py: BEANS[0].core: cannot import 'boom.serve': {dir}/boom.py:4: Boom: no"],
+    ),
+    (
+        "bean-module-raises-system-exit",
+        {"boom.py": "raise SystemExit(3)\n", "bad.py": "BEANS = [{'core': 'boom.serve'}]\n"},
+        "bad.py",
+        [
+            "bad.py: BEANS[0].core: cannot import 'boom.serve': "
+            "{dir}/boom.py:1: SystemExit(3) while importing; a bean module must not exit"
+        ],
+    ),
+    (
+        "restart-nan-and-inf",
+        {
+            "bad.py": "nan, inf = float('nan'), float('inf')\nBEANS = [\n"
+            "    {'core': 'beans.good', 'restart': {'policy': 'always', 'backoff': nan}},\n"
+            "    {'core': 'beans.good', 'restart': {'policy': 'always', 'window': nan}},\n"
+            "    {'core': 'beans.good', 'restart': {'policy': 'always', 'backoff': inf}},\n"
+            "]\n"
+        },
+        "bad.py",
+        [
+            "bad.py: BEANS[0].restart: backoff nan must be a number >= 0",
+            "bad.py: BEANS[1].restart: window nan must be a number >= 0",
+            "bad.py: BEANS[2].restart: backoff inf must be finite",
+        ],
+    ),
+    (
+        "restart-10**400",
+        {"bad.py": "BEANS = [{'core': 'beans.good', 'restart': {'window': 10**400}}]\n"},
+        "bad.py",
+        ["bad.py: BEANS[0].restart: window is too large (at most 1e+15)"],
+    ),
+    ("symlink-loop", {}, _symlink_loop, ["loop.py: cannot read: Too many levels of symbolic links"]),
+    (
+        "dev-zero",
+        {},
+        "/dev/zero",
+        ["/dev/zero: not a regular file (a FIFO, socket or device); give a Python config file"],
+    ),
+    ("fifo", {}, _fifo, ["fifo.py: not a regular file (a FIFO, socket or device); give a Python config file"]),
+    ("directory", {}, _directory, ["conf: is a directory; give the Python config file inside it"]),
+]
+
+
+@pytest.fixture(scope="module")
+def malformed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[int, str, Path]]:
+    """Run ``aiopod run -c ...`` for every malformed case at once (each in its own directory)."""
+    procs = {}
+    for name, files, config, _ in MALFORMED:
+        folder = tmp_path_factory.mktemp(name).resolve()
+        (folder / "beans.py").write_text(textwrap.dedent(BEANS))
+        for file, source in files.items():
+            (folder / file).write_text(source)
+        procs[name] = (aiopod("run", "-c", config if isinstance(config, str) else config(folder), cwd=folder), folder)
+    try:
+        # A FIFO or /dev/zero must not hang (or fill memory): 30 s is far more than any case needs.
+        return {name: (proc.wait(30), proc.output, folder) for name, (proc, folder) in procs.items()}
+    finally:
+        for proc, _ in procs.values():
+            proc.kill()
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"), [(case[0], case[3]) for case in MALFORMED], ids=[case[0] for case in MALFORMED]
+)
+def test_malformed_input_exits_2_with_one_clear_line_per_problem(
+    malformed: dict[str, tuple[int, str, Path]], name: str, expected: list[str]
+) -> None:
+    code, out, folder = malformed[name]
+    assert code == 2, out
+    assert "Traceback" not in out and "Aborted!" not in out
+    assert errors_of(out) == [line.replace("{dir}", str(folder)) for line in expected]
