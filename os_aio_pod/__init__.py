@@ -17,18 +17,15 @@ __all__ = ["__version__", "version_info"]
 _warned = False
 
 
-def deprecated(old: str, new: str) -> None:
+def deprecated(old: str, new: str, advice: str = "") -> None:
     """Warn that ``old`` (a seed module) is now ``new``, the first time any seed name is used."""
     global _warned
     if _warned:
         return
     _warned = True
+    advice = advice or f"import from {new} (the same objects)"
     # stacklevel 3 is the module importing ``old``: warnings skips importlib's own frames.
-    warnings.warn(
-        f"{old} is deprecated: import from {new} (the same objects); os_aio_pod is now aiopod",
-        AiopodDeprecationWarning,
-        stacklevel=3,
-    )
+    warnings.warn(f"{old} is deprecated: {advice}; os_aio_pod is now aiopod", AiopodDeprecationWarning, stacklevel=3)
 
 
 def __getattr__(name: str) -> Any:

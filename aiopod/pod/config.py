@@ -432,6 +432,7 @@ def load_into(pod: Pod, path: str | os.PathLike[str]) -> list[Bean]:
     """
     file = Path(path)
     data = read_config_file(file)
+    config_on_path(file)  # before its beans are imported, as for -c
     problems = check_settings(data, dict.fromkeys(data, str(file)))
     try:
         specs, notices = read_beans(data.get("BEANS", []), str(file), file.parent)
@@ -439,7 +440,6 @@ def load_into(pod: Pod, path: str | os.PathLike[str]) -> list[Bean]:
         problems += exc.problems
     if problems:
         raise ConfigError(problems)
-    config_on_path(file)
     if data.get("DEBUG") is True:  # as in load(): the file sets both, and DEBUG wins
         data["LOG_LEVEL"] = "DEBUG"
     for key in RESERVED:
@@ -451,8 +451,9 @@ def load_into(pod: Pod, path: str | os.PathLike[str]) -> list[Bean]:
                 f"{pod.config.get(key)!r}); restart the pod to use it"
             )
     for key in LIVE_SETTINGS:
-        if key in data and data[key] != pod.config.get(key):
-            logger.info("%s: %s %r -> %r", file, key, pod.config.get(key), data[key])
+        now = pod.stop_wait_time if key == "STOP_WAIT_TIME" else pod.config.get(key)
+        if key in data and data[key] != now:
+            logger.info("%s: %s %r -> %r", file, key, now, data[key])
             _apply_live(pod, key, data[key])
     for line in notices:
         logger.warning("%s", line)

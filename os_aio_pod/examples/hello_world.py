@@ -26,6 +26,6 @@ class HelloWorld:
         await asyncio.sleep(1)
 
 
-deprecated(__name__, "a HelloWorld class of your own (aiopod ships no example package)")
+deprecated(__name__, "", "it is the seed's example; copy HelloWorld into your project")
 
 __all__ = ["HelloWorld"]
