@@ -34,7 +34,7 @@ import pexpect
 
 from aiopod.console import protocol
 
-from ._harness import PYTHON, ROOT, BenchmarkError, Row, Settings, clean_env, mebibytes, seconds
+from ._harness import PYTHON, BenchmarkError, Row, Settings, clean_env, mebibytes, seconds
 from .bench_console import HEARTBEAT, INTERVAL, PROMPT
 
 TYPING_SECONDS = 20.0
@@ -83,7 +83,7 @@ def _pod(quick: bool) -> Iterator[tuple[subprocess.Popen[bytes], Path, Path, dic
                 "--stop-wait-time",
                 "2",
                 f"beans.heartbeat:path={beats},interval={INTERVAL}",
-            ],  # noqa: E501
+            ],
             cwd=home,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -128,25 +128,50 @@ def _lateness(proc: subprocess.Popen[bytes], beats: Path, start: float, end: flo
     return gaps
 
 
-@contextmanager
-def _floor(duration: float) -> Iterator[list[float]]:
-    """A bare asyncio heartbeat in a process of its own over the same window: the machine's floor.
+#: A bare asyncio heartbeat (no aiopod), run beside each window: what the machine does to any loop.
+FLOOR = """
+import asyncio, json, sys, time
 
-    Yields a list that holds its worst lateness once the block has ended.
-    """
-    command = [PYTHON, "-m", "benchmarks._worker", "heartbeat", str(INTERVAL), str(duration)]
-    proc = subprocess.Popen(command, cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE, text=True)
-    found: list[float] = []
+async def main(interval, path):
+    gaps, last = [], time.monotonic()
     try:
-        yield found
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            gaps.append(now - last - interval)
+            last = now
     finally:
-        out, _ = proc.communicate(timeout=duration + 60)
-        if proc.returncode == 0 and out.strip():
-            found.append(float(json.loads(out.strip().splitlines()[-1])["seconds"]))
+        with open(path, "w") as f:
+            json.dump(gaps, f)
+
+try:
+    asyncio.run(main(float(sys.argv[1]), sys.argv[2]))
+except KeyboardInterrupt:
+    pass
+"""
+
+
+@contextmanager
+def _floor() -> Iterator[list[float]]:
+    """The bare heartbeat in a process of its own for the block's duration; yields its lateness, filled at the end."""
+    with tempfile.TemporaryDirectory(prefix="aiopod-floor-") as tmp:
+        out = Path(tmp) / "gaps.json"
+        proc = subprocess.Popen([PYTHON, "-c", FLOOR, str(INTERVAL), str(out)], env=clean_env())
+        time.sleep(0.3)  # started and settled before the window opens
+        found: list[float] = []
+        try:
+            yield found
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(20)
+            if out.exists():
+                found.extend(json.loads(out.read_text()))
 
 
 def _floor_text(found: list[float]) -> str:
-    return f"bare asyncio heartbeat beside it, same window: max {seconds(found[0])}" if found else "no floor"
+    if not found:
+        return "no floor measured"
+    return f"bare asyncio heartbeat beside it: max {seconds(max(found))}, p99 {seconds(_p99(found))}"
 
 
 def _p99(values: list[float]) -> float:
@@ -231,7 +256,7 @@ def run_typing(settings: Settings) -> list[Row]:
         try:
             child.expect(PROMPT)
             time.sleep(TYPING_SETTLE)
-            with _floor(duration) as floor:
+            with _floor() as floor:
                 start, end = _type(child, duration)
             child.send("\x15\x04")
             child.expect(pexpect.EOF, timeout=20)
@@ -264,7 +289,7 @@ def run_idle(settings: Settings) -> list[Row]:
                 sessions.append(session)
             time.sleep(0.5)  # the openings are done: the window is idle
             after = _rss_kib(proc.pid)
-            with _floor(IDLE_WINDOW) as floor:
+            with _floor() as floor:
                 start = time.monotonic()
                 time.sleep(IDLE_WINDOW)
                 end = time.monotonic()
@@ -293,15 +318,16 @@ def run_churn(settings: Settings) -> list[Row]:
         warm.close()
         time.sleep(0.5)
         before = _rss_kib(proc.pid)
-        start = time.monotonic()
         opened = []
-        for _ in range(count):
-            began = time.monotonic()
-            session = _Session(path)
-            session.run("print('hello')")
-            session.close()
-            opened.append(time.monotonic() - began)
-        end = time.monotonic()
+        with _floor() as floor:
+            start = time.monotonic()
+            for _ in range(count):
+                began = time.monotonic()
+                session = _Session(path)
+                session.run("print('hello')")
+                session.close()
+                opened.append(time.monotonic() - began)
+            end = time.monotonic()
         time.sleep(0.5)
         after = _rss_kib(proc.pid)
         late = _lateness(proc, beats, start, end)
@@ -310,7 +336,8 @@ def run_churn(settings: Settings) -> list[Row]:
     detail = (
         f"{count} sessions (hello, print, bye) one after another in {end - start:.2f} s "
         f"(median {seconds(statistics.median(opened))} each, client side); heartbeat lateness max "
-        f"{seconds(worst)}, p99 {seconds(_p99(late))}; pod RSS {mebibytes(before)} -> {mebibytes(after)}"
+        f"{seconds(worst)}, p99 {seconds(_p99(late))}; pod RSS {mebibytes(before)} -> {mebibytes(after)}; "
+        f"{_floor_text(floor)}"
     )
     return [Row(14, "console socket: session open -> close cost (loop stall per open, RSS per 100 sessions)",
                 f"stall {seconds(worst)}, RSS {grown:+.0f} KiB/100", "no stall (<= 5 ms), no growth",
