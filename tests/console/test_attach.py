@@ -412,3 +412,52 @@ def test_aiopod_shell_serves_its_console_socket_too(attach: Client, tmp_path: Pa
     shell.child.sendline("exit()")
     assert shell.exit_status() == 0
     assert not path.exists()
+
+
+def test_the_users_ptpython_config_is_the_clients(
+    pod: Start, attach: Client, tmp_path: Path, env: dict[str, str]
+) -> None:
+    config = tmp_path / "config" / "ptpython" / "config.py"
+    config.parent.mkdir(parents=True)
+    config.write_text("def configure(repl):\n    repl.prompt_style = 'ipython'\n")
+    p = pod("beans.idle")
+    p.socket()
+    a = attach()
+    a.child.expect_exact("In [1]:")  # the user's prompt style, drawn by the client
+    a.child.sendline("exit()")
+    assert a.exit_status() == 0
+    plain = attach("--no-ptpython-config")
+    plain.prompt()
+    plain.run("'classic'", "'classic'")
+
+
+def test_ctrl_c_cancels_an_awaiting_statement(pod: Start, attach: Client) -> None:
+    p = pod("beans.idle")
+    p.socket()
+    a = attach()
+    a.prompt()
+    a.child.sendline("print('wait' + 'ing'); await asyncio.sleep(3600)")
+    a.child.expect_exact("waiting")
+    a.child.sendintr()
+    a.child.expect_exact("KeyboardInterrupt (the statement was cancelled; the pod runs on)")
+    a.prompt()
+    a.run("'after' + ' it'", "after it")
+    assert p.proc.poll() is None
+
+
+def test_history_is_kept_per_pod_name_in_the_clients_state_folder(
+    pod: Start, tmp_path: Path, env: dict[str, str]
+) -> None:
+    (tmp_path / "web.py").write_text("BEANS = [{'core': 'beans.idle'}]\n")
+    p = pod("-c", "web.py")
+    p.socket()
+    client = Attach(tmp_path, env, command=[sys.executable, "-m", "aiopod", "attach", "web"])
+    try:
+        client.prompt()
+        client.run("remembered = 'yes'")
+        client.child.sendline("exit()")
+        assert client.exit_status() == 0
+    finally:
+        client.close()
+    history = tmp_path / "state" / "aiopod" / "attach" / "web.history"
+    assert "+remembered = 'yes'" in history.read_text()
