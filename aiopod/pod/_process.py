@@ -236,14 +236,14 @@ class PodProcess:
 
         A foreign Python handler is called first from then on (``loop.add_signal_handler``
         callbacks keep working: the loop hears the signal through its wake-up fd anyway).
-        SIGINT is left alone while a console is attached: it may lend it to a statement.
+        A console takes SIGINT through ``pod.interrupt_handlers``, never by replacing it.
         """
         assert self._loop is not None and self.pod is not None
         self._check = self._loop.call_later(CHECK_EVERY, self._check_ownership)
         taken = []
         for sig in OWNED:
             current = signal.getsignal(sig)
-            if current is self._handler or (sig == signal.SIGINT and self.pod.interrupt_handlers):
+            if current is self._handler:
                 continue
             signal.signal(sig, self._handler)  # first: the handler taken away may be about to run
             chain = callable(current) and current not in _DEFAULTS
