@@ -186,7 +186,80 @@ def heartbeat(interval: str, window: str) -> dict[str, Any]:
     return {"seconds": asyncio.run(main())}
 
 
+def _rss_kib() -> int:
+    """Resident set size now (not the peak), KiB."""
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def churn(kind: str, n: str, step: str) -> dict[str, Any]:
+    """``n`` short beans (or tasks with a done callback) added ``step`` per loop turn, a tenth
+    of them failing: CPU seconds of the whole run, and RSS after the first 10k and at the end.
+
+    The pod side is ``context.pod.add_bean(job(i))`` in a pod with the default history;
+    the other side is ``create_task`` plus a done callback that retrieves the outcome
+    (and a set that keeps a strong reference to each task, as asyncio asks).
+    """
+    from aiopod.pod import Pod
+
+    count, per_turn = int(n), int(step)
+
+    async def job(i: int) -> int:
+        if i % 10 == 0:
+            raise ValueError(f"job {i} failed")
+        return i
+
+    async def main() -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        tasks: set[asyncio.Task[int]] = set()
+        outcomes = {"ok": 0, "failed": 0}
+
+        all_done = asyncio.Event()
+
+        def done(task: asyncio.Task[int]) -> None:
+            tasks.discard(task)
+            outcomes["failed" if task.exception() is not None else "ok"] += 1
+            if sum(outcomes.values()) == count:
+                all_done.set()
+
+        pod = Pod(keep_alive=True)
+        running = asyncio.ensure_future(pod.run()) if kind == "pod" else None
+        await asyncio.sleep(0)
+        rss_10k = 0
+        cpu_started = time.process_time()
+        for first in range(0, count, per_turn):
+            for i in range(first, first + per_turn):
+                if kind == "pod":
+                    pod.add_bean(job(i))
+                else:
+                    task = loop.create_task(job(i))
+                    tasks.add(task)
+                    task.add_done_callback(done)
+            await asyncio.sleep(0)
+            if first + per_turn == 10_000:
+                rss_10k = _rss_kib()
+        if kind == "pod":
+            await pod.wait_idle()
+        else:
+            await all_done.wait()
+        cpu = time.process_time() - cpu_started
+        rss_end = _rss_kib()
+        if kind == "pod":
+            pod.stop()
+            assert running is not None
+            status = await running
+            kept = len(pod.beans)
+            if status != 1 or kept != pod.bean_history:
+                raise RuntimeError(f"pod exited {status} keeping {kept} beans")
+        elif outcomes != {"ok": count - count // 10, "failed": count // 10}:
+            raise RuntimeError(f"outcomes {outcomes}")
+        return {"cpu": cpu, "per_bean_us": cpu / count * 1e6, "rss_10k_kib": rss_10k, "rss_end_kib": rss_end}
+
+    return asyncio.run(main())
+
+
 CASES: dict[str, Callable[..., dict[str, Any]]] = {
+    "churn": churn,
     "spawn": spawn,
     "rss": rss,
     "fanout": fanout,
