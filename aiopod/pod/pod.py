@@ -23,7 +23,7 @@ from .health import Health, LoopMonitor
 from .registry import DEFAULT_HISTORY, BeanRef, BeanRegistry
 from .signals import SignalHub, SignalResults
 from .supervision import parse_restart
-from .supervisor import LogThrottle, Supervisor, reimport
+from .supervisor import Supervisor, reimport
 
 logger = logging.getLogger("aiopod")
 
@@ -33,6 +33,8 @@ _RECANCEL_EVERY = 0.1
 #: Beans started, or cancelled at a stop, between two turns of the loop: 100k at once
 #: would block the loop for seconds (issue 15, item 9); 1000 take a few milliseconds.
 BATCH = 1000
+#: Beans refusing to stop that are named one by one; the others are counted in one line.
+REFUSALS_NAMED = 10
 
 __all__ = ["CANCEL_GRACE", "BeanNotFound", "BeanRef", "Pod"]
 
@@ -340,15 +342,17 @@ class Pod:
             if self._loop.time() >= end:
                 break
         self.refused = pending
-        throttle = LogThrottle(logger, "beans refusing to stop", limit=10, window=float("inf"))
-        for bean in pending:
-            if throttle.allow():
-                logger.error(
-                    "bean %s refused to stop: it went on after being cancelled for %g s "
-                    "(does it catch CancelledError without re-raising?)",
-                    bean.describe(), CANCEL_GRACE,
-                )  # fmt: skip
-        throttle.summary()
+        for bean in pending[:REFUSALS_NAMED]:
+            logger.error(
+                "bean %s refused to stop: it went on after being cancelled for %g s "
+                "(does it catch CancelledError without re-raising?)",
+                bean.describe(), CANCEL_GRACE,
+            )  # fmt: skip
+        if len(pending) > REFUSALS_NAMED:  # 10k of them must not be 10k lines (issue 15, item 14)
+            logger.error(
+                "%d more beans refused to stop (not named one by one; see pod.refused)",
+                len(pending) - REFUSALS_NAMED,
+            )
 
     # -- changing a live pod ----------------------------------------------------------
 

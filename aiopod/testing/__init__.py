@@ -5,7 +5,7 @@ Installed as a pytest plugin, it adds the fixtures ``aiopod_pod`` and ``aiopod_p
 
 from __future__ import annotations
 
-from .harness import PodHarness, PodProblem, start_pod
+from .harness import PodHarness, PodProblem, start_pod, wait_until
 from .process import Proc, aiopod, run
 
-__all__ = ["PodHarness", "PodProblem", "Proc", "aiopod", "run", "start_pod"]
+__all__ = ["PodHarness", "PodProblem", "Proc", "aiopod", "run", "start_pod", "wait_until"]

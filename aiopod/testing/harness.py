@@ -21,6 +21,17 @@ class PodProblem(AssertionError):
     """The pod under test left something behind: a failed bean, a leaked task, a lost exception."""
 
 
+async def wait_until(predicate: Callable[[], object], within: float = 5.0) -> None:
+    """Wait until ``predicate()`` is true, checked every 5 ms; ``TimeoutError`` after ``within`` s.
+
+    For state a pod sets from its callbacks and offers no event for (a bean's state, a
+    handler being registered).
+    """
+    async with asyncio.timeout(within):
+        while not predicate():  # noqa: ASYNC110 - an arbitrary predicate has no event to wait on
+            await asyncio.sleep(0.005)
+
+
 class PodHarness:
     """What a test holds while its pod runs: the pod and a few waiting helpers."""
 
@@ -41,10 +52,8 @@ class PodHarness:
                 await asyncio.sleep(0.005)
 
     async def wait_until(self, predicate: Callable[[], object], within: float = 5.0) -> None:
-        """Wait until ``predicate()`` is true (checked on every loop iteration or so)."""
-        async with asyncio.timeout(within):
-            while not predicate():  # noqa: ASYNC110 - an arbitrary predicate has no event to wait on
-                await asyncio.sleep(0.005)
+        """Wait until ``predicate()`` is true (see :func:`wait_until`)."""
+        await wait_until(predicate, within)
 
     async def send_signal(self, sig: str, labels: str | Iterable[str] | None = None, **kw: Any) -> SignalResults:
         return await self.pod.send_signal(sig, labels, **kw)

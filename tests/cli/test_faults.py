@@ -23,7 +23,9 @@ def test_half_of_1000_busy_beans_finish_the_rest_are_cancelled(
         "busy.py",
         """
         import asyncio
+        from aiopod import pass_context
 
+        @pass_context
         async def busy(context, n, **kw):
             stopping = asyncio.Event()
             await context.add_signal_handler("SIGTERM", lambda **kw: stopping.set())
@@ -35,7 +37,6 @@ def test_half_of_1000_busy_beans_finish_the_rest_are_cancelled(
                 await asyncio.sleep(60)  # the slow half: cancelled after STOP_WAIT_TIME
             else:
                 await asyncio.sleep(0.1)  # the fast half: finishes within it
-        busy.__aiopod_pass_context__ = ""
         """,
     )
     write("pod.py", "STOP_WAIT_TIME = 1\nBEANS = [{'core': 'busy:busy', 'n': n} for n in range(1000)]\n")
@@ -54,14 +55,15 @@ def test_10k_idle_beans_start_and_stop(write: Callable[[str, str], Path], tmp_pa
         "idle.py",
         """
         import asyncio
+        from aiopod import pass_context
 
+        @pass_context
         async def idle(context, n, **kw):
             stopping = asyncio.Event()
             await context.add_signal_handler("SIGTERM", lambda **kw: stopping.set())
             if n == 9999:
                 print("last " + "started", flush=True)
             await stopping.wait()
-        idle.__aiopod_pass_context__ = ""
         """,
     )
     write("pod.py", "BEANS = [{'core': 'idle:idle', 'n': n} for n in range(10000)]\n")
@@ -117,6 +119,7 @@ def test_untracked_tasks_failing_handlers_and_periodic_blocking_are_bounded(
         "faults.py",
         """
         import asyncio, time
+        from aiopod import pass_context
 
         async def spawner(**kw):
             for _ in range(100):
@@ -124,12 +127,12 @@ def test_untracked_tasks_failing_handlers_and_periodic_blocking_are_bounded(
             print("spawned " + "100", flush=True)
             await asyncio.sleep(3600)
 
+        @pass_context
         async def bad_handler(context, **kw):
             def explode(**kw):
                 raise ValueError("handler exploded")
             await context.add_signal_handler("SIGTERM", explode)
             await asyncio.sleep(3600)
-        bad_handler.__aiopod_pass_context__ = ""
 
         async def blocker(**kw):
             while True:

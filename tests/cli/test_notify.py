@@ -11,11 +11,12 @@ from tests.proc import aiopod
 
 BEAN = """
 import asyncio
+from aiopod import pass_context
 
+@pass_context
 async def idle(context, **kw):
     print("bean " + "started", flush=True)
     await asyncio.sleep(3600)
-idle.__aiopod_pass_context__ = ""
 """
 
 

@@ -17,6 +17,7 @@ ACCEPTED = "\x1b[?2004l"
 
 BEANS = """
 import asyncio
+from aiopod import pass_context
 
 async def ticker(path, **kw):
     n = 0
@@ -26,6 +27,7 @@ async def ticker(path, **kw):
             f.write(f"{n}\\n")
         await asyncio.sleep(0.01)
 
+@pass_context
 async def worker(context, **kw):
     async def hello(signal, who="?", **kw):
         return "hi " + who
@@ -36,7 +38,6 @@ async def worker(context, **kw):
     await context.add_signal_handler("SIGINT", on_stop)
     while True:
         await asyncio.sleep(3600)
-worker.__aiopod_pass_context__ = ""
 
 async def boom(**kw):
     raise ValueError("boom from bean")

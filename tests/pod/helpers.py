@@ -1,10 +1,14 @@
-"""Helpers for in-process pod tests: a timeout on every coroutine, and a bounded wait on state."""
+"""Helpers for in-process pod tests: a timeout on every coroutine; waits come from ``aiopod.testing``."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any, TypeVar
+
+from aiopod.testing import wait_until as until
+
+__all__ = ["TIMEOUT", "arun", "until"]
 
 T = TypeVar("T")
 
@@ -15,14 +19,3 @@ TIMEOUT = 10.0
 def arun(coro: Coroutine[Any, Any, T], timeout: float = TIMEOUT) -> T:
     """Run ``coro`` on a fresh loop; a hang fails with TimeoutError instead of blocking."""
     return asyncio.run(asyncio.wait_for(coro, timeout))
-
-
-async def until(predicate: Callable[[], Any], within: float = 5.0) -> None:
-    """Wait until ``predicate()`` is true; fail with TimeoutError after ``within`` seconds.
-
-    For pod state (a bean's state, a registered handler) that the pod sets from callbacks
-    and exposes no event for; the check runs every few milliseconds.
-    """
-    async with asyncio.timeout(within):
-        while not predicate():  # noqa: ASYNC110 - no event to wait on: the pod sets this state itself
-            await asyncio.sleep(0.005)

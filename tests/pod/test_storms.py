@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from aiopod import BeanContext, Pod
+from aiopod import BeanContext, Pod, pass_context
 from aiopod.pod.bean import classify
 from tests.pod.helpers import arun, until
 from tests.proc import run
@@ -44,12 +44,12 @@ def test_a_bean_can_restart_itself() -> None:
     runs: list[int] = []
 
     async def main() -> None:
+        @pass_context
         async def restarts_once(context: BeanContext, **kw: Any) -> None:
             runs.append(context.bean.restarts if context.bean else -1)
             if len(runs) == 1:
                 await context.pod.restart(context.id)  # cancels this very run on the way
 
-        restarts_once.__aiopod_pass_context__ = ""  # type: ignore[attr-defined]
         pod = Pod(stop_wait_time=1)
         bean = pod.add_bean(restarts_once)
         runner = asyncio.create_task(pod.run())
