@@ -241,14 +241,17 @@ class PodProcess:
         assert self._loop is not None and self.pod is not None
         self._check = self._loop.call_later(CHECK_EVERY, self._check_ownership)
         taken = []
+        ignored = _ignored_by_the_kernel()
         for sig in OWNED:
-            current = signal.getsignal(sig)
+            current: Any = signal.getsignal(sig)
             if current is self._handler:
-                continue
+                if sig not in ignored:
+                    continue
+                current = _IGNORED_IN_C  # sigaction() from C code: Python's own table does not know
             signal.signal(sig, self._handler)  # first: the handler taken away may be about to run
             chain = callable(current) and current not in _DEFAULTS
             if chain:
-                self._chained[sig] = current  # type: ignore[assignment]
+                self._chained[sig] = current
             else:
                 self._chained.pop(sig, None)
             taken.append((sig, current, chain))
@@ -335,7 +338,27 @@ class PodProcess:
         return self.pod.stop_wait_time if self.pod is not None else 0.0
 
 
+#: What a signal's handler became when C code ignored it behind Python's back.
+_IGNORED_IN_C = "SIG_IGN (set from C code)"
+
+
+def _ignored_by_the_kernel() -> frozenset[int]:
+    """The owned signals the kernel ignores for this process (Linux: ``sigignore`` in /proc/self/stat)."""
+    try:
+        fd = os.open("/proc/self/stat", os.O_RDONLY)
+        try:
+            stat = os.read(fd, 4096)
+        finally:
+            os.close(fd)
+        mask = int(stat.rsplit(b")", 1)[1].split()[30])  # field 33; the name in (...) may hold spaces
+    except (OSError, ValueError, IndexError):  # not Linux, or no /proc: Python's table is all we see
+        return frozenset()
+    return frozenset(sig for sig in OWNED if mask >> (sig - 1) & 1)
+
+
 def _describe(handler: object) -> str:
+    if isinstance(handler, str):
+        return handler
     if handler in (signal.SIG_IGN, signal.SIG_DFL):
         return signal.Handlers(handler).name  # type: ignore[arg-type]
     module = getattr(handler, "__module__", None)

@@ -169,6 +169,18 @@ TAKERS = """
         await stop.wait()
 
     @pass_context
+    async def c_ignorer(context):
+        import ctypes
+
+        stop = asyncio.Event()
+        await _stop_hears(context, stop)
+        libc = ctypes.CDLL(None)  # what a C extension may do, behind Python's back
+        libc.signal.argtypes, libc.signal.restype = [ctypes.c_int, ctypes.c_void_p], ctypes.c_void_p
+        libc.signal(signal.SIGTERM, 1)  # SIG_IGN
+        print("ready", flush=True)
+        await stop.wait()
+
+    @pass_context
     async def loop_handler(context):
         stop = asyncio.Event()
         await _stop_hears(context, stop)
@@ -197,6 +209,7 @@ TAKERS = """
     ("bean", "loop_type", "became", "chained"),
     [
         ("ignorer", "asyncio", "SIG_IGN", None),
+        ("c_ignorer", "asyncio", "SIG_IGN (set from C code)", None),
         ("loop_handler", "asyncio", "asyncio.unix_events._sighandler_noop", "the library's loop callback ran"),
         ("loop_handler", "uvloop", "uvloop.loop.Loop.__sighandler", "the library's loop callback ran"),
         ("exiter", "asyncio", "beans.exiter.<locals>.library_handler", "the library's handler ran"),

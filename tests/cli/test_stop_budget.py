@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -52,6 +53,14 @@ THREADS = """
         print("ready", flush=True)
         await asyncio.Event().wait()
 
+    async def leaves_a_thread():
+        def work():
+            print("thread still working", flush=True)
+            threading.Event().wait()
+
+        threading.Thread(target=work, name="left-behind").start()
+        print("bean done", flush=True)
+
     async def executor_job():
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, time.sleep, 3600)
@@ -87,6 +96,22 @@ def test_a_thread_that_ends_within_the_budget_is_waited_for(write: Write, tmp_pa
     assert "worker finished its cleanup" in out
     assert "threads still running" not in out
     assert elapsed < 0.5 + HARD_MARGIN, out
+
+
+def test_a_thread_that_outlives_every_bean_is_waited_for_until_a_stop_signal(write: Write, tmp_path: Path) -> None:
+    wait = 0.5
+    write("beans.py", THREADS)
+    with aiopod("run", "--stop-wait-time", str(wait), "beans:leaves_a_thread", cwd=tmp_path) as proc:
+        proc.wait_for("bean done")
+        proc.wait_for("thread still working")
+        with pytest.raises(subprocess.TimeoutExpired):
+            proc.popen.wait(0.5)  # as Python does: the process waits for its non-daemon thread
+        code, elapsed = stop(proc, ready="thread still working")
+    out = proc.output
+    assert code == 1, out
+    assert "1 threads still running after the stop budget, not waited for: 'left-behind' (status 1)" in out
+    assert "stopping" not in out  # no pod left to stop: only the threads' budget
+    assert elapsed < wait + HARD_MARGIN + SLACK, f"exited {elapsed:.2f} s after SIGTERM\n{out}"
 
 
 def test_an_executor_job_left_running_does_not_hold_the_exit(write: Write, tmp_path: Path) -> None:
