@@ -288,8 +288,13 @@ def ps() -> None:
 @main.command()
 @click.argument("target", required=False, metavar="[PID|NAME|SOCKET|[HOST:]PORT]")
 @click.option("--no-history", is_flag=True, help="Do not read or write this pod's attach history.")
-@click.option("--no-ptpython-config", is_flag=True, help="Ignore the user's ptpython config.")
-def attach(target: str | None, no_history: bool, no_ptpython_config: bool) -> None:
+@click.option(
+    "--ptpython-config",
+    type=click.Path(exists=True, dir_okay=False),
+    help="ptpython config file to use (default: $XDG_CONFIG_HOME/ptpython/config.py, if it exists).",
+)
+@click.option("--no-ptpython-config", is_flag=True, help="Ignore the ptpython config file.")
+def attach(target: str | None, no_history: bool, ptpython_config: str | None, no_ptpython_config: bool) -> None:
     """Attach this terminal to the console of a running pod.
 
     With no argument: the only pod running (see 'aiopod ps'). PID, NAME or SOCKET-PATH
@@ -310,7 +315,10 @@ def attach(target: str | None, no_history: bool, no_ptpython_config: bool) -> No
     from .pod import AttachError
 
     try:
-        status = attach_socket(path, history=not no_history, ptpython_config=not no_ptpython_config)
+        ptconfig: Path | Literal["default"] | None = "default"
+        if no_ptpython_config or ptpython_config:
+            ptconfig = None if no_ptpython_config else Path(str(ptpython_config))
+        status = attach_socket(path, history=not no_history, ptpython_config=ptconfig)
     except AttachError as exc:
         click.echo(f"aiopod: error: {exc}", err=True)
         sys.exit(1)

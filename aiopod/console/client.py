@@ -18,17 +18,18 @@ import sys
 import termios
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from prompt_toolkit.application import run_in_terminal
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 from prompt_toolkit.patch_stdout import patch_stdout
 from prompt_toolkit.shortcuts import PromptSession
-from ptpython.repl import PythonRepl, run_config
+from ptpython.repl import PythonRepl
 
 from ..pod.errors import AttachError
 from . import protocol
+from .frontend import ptpython_config_path, run_ptpython_config
 from .pods import receive, request
 
 #: How long a completion may take before the prompt goes on without it.
@@ -40,15 +41,6 @@ def history_path(name: str) -> Path:
     state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
     safe = re.sub(r"[^\w.-]", "_", name) or "pod"
     return Path(state) / "aiopod" / "attach" / f"{safe}.history"
-
-
-def ptpython_config_path() -> Path:
-    """Where ptpython reads its config: ``$PTPYTHON_CONFIG_HOME`` or ``$XDG_CONFIG_HOME/ptpython``."""
-    home = os.environ.get("PTPYTHON_CONFIG_HOME")
-    if home:
-        return Path(home) / "config.py"
-    config = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(config) / "ptpython" / "config.py"
 
 
 class SessionEnded(Exception):
@@ -70,10 +62,10 @@ class RemoteCompleter(Completer):
 class AttachClient:
     """One session: the socket, the prompt, and what the pod sends back."""
 
-    def __init__(self, path: Path, *, history: bool = True, ptpython_config: bool = True) -> None:
+    def __init__(self, path: Path, *, history: bool = True, ptpython_config: Path | None = None) -> None:
         self.path = path
         self.use_history = history
-        self.use_ptpython_config = ptpython_config
+        self.ptpython_config = ptpython_config
         self.welcome: dict[str, Any] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.writer: asyncio.StreamWriter | None = None
@@ -230,9 +222,10 @@ class AttachClient:
         repl.show_docstring = False
         repl.confirm_exit = False
         repl.title = f"aiopod attach {name}"
-        config = ptpython_config_path()
-        if self.use_ptpython_config and config.exists():
-            run_config(repl, str(config))
+        if self.ptpython_config is not None:
+            error = run_ptpython_config(repl, self.ptpython_config)
+            if error is not None:
+                self.show(error + "\n", error=True)
         return repl
 
     async def read(self) -> str:
@@ -343,8 +336,17 @@ def terminal_restored() -> Iterator[None]:
             termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
-def attach_socket(path: Path, *, history: bool = True, ptpython_config: bool = True) -> int:
-    """Attach this terminal to the console of the pod serving ``path``; the exit status."""
+def attach_socket(
+    path: Path, *, history: bool = True, ptpython_config: Path | Literal["default"] | None = "default"
+) -> int:
+    """Attach this terminal to the console of the pod serving ``path``; the exit status.
+
+    ``ptpython_config``: ``"default"`` reads ptpython's own config file if there is one, a
+    path reads that file, None reads none (as ``aiopod shell``).
+    """
+    if ptpython_config == "default":
+        default = ptpython_config_path()
+        ptpython_config = default if default.exists() else None
     client = AttachClient(path, history=history, ptpython_config=ptpython_config)
     with terminal_restored():
         return asyncio.run(client.session())

@@ -429,6 +429,14 @@ def test_the_users_ptpython_config_is_the_clients(
     plain = attach("--no-ptpython-config")
     plain.prompt()
     plain.run("'classic'", "'classic'")
+    plain.child.sendline("exit()")
+    assert plain.exit_status() == 0
+    broken = tmp_path / "broken.py"
+    broken.write_text("def configure(repl):\n    raise RuntimeError('my config broke')\n")
+    chosen = attach("--ptpython-config", str(broken))
+    chosen.child.expect_exact("RuntimeError: my config broke")  # said, and the session goes on
+    chosen.prompt()
+    chosen.run("'still' + ' here'", "still here")
 
 
 def test_ctrl_c_cancels_an_awaiting_statement(pod: Start, attach: Client) -> None:
