@@ -346,7 +346,7 @@ def attach_socket(
     """
     if ptpython_config == "default":
         default = ptpython_config_path()
-        ptpython_config = default if default.exists() else None
+        ptpython_config = default if os.path.isfile(default) else None  # False, not an error, when unreadable
     client = AttachClient(path, history=history, ptpython_config=ptpython_config)
     with terminal_restored():
         return asyncio.run(client.session())
