@@ -19,6 +19,7 @@ from . import (
     bench_spawn,
     bench_startup,
     bench_stop,
+    bench_telnet,
 )
 from ._harness import Row, Settings, table
 
@@ -66,6 +67,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "attach-typing": Benchmark(12, "loop lag while a person types in `aiopod attach`", bench_attach.run_typing),
     "attach-idle": Benchmark(13, "50 idle console-socket sessions: loop lag, RSS per session", bench_attach.run_idle),
     "attach-churn": Benchmark(14, "console socket: session open -> close cost", bench_attach.run_churn),
+    "telnet-churn": Benchmark(16, "telnet: session open -> close cost", bench_telnet.run_churn),
 }
 
 
