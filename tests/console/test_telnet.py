@@ -428,6 +428,31 @@ def test_remote_keys_cannot_suspend_the_pod_or_start_programs(start_pod: Callabl
     assert pod.proc.wait() == 0
 
 
+@needs_telnet
+def test_real_telnet_client_ctrl_z_and_editor_keys_do_nothing_on_the_server(
+    start_pod: Callable[..., Pod], tmp_path: Path
+) -> None:
+    editor, ran = tmp_path / "editor.sh", tmp_path / "editor-ran.txt"
+    editor.write_text(EDITOR.format(marker=ran))
+    editor.chmod(0o755)
+    pod = start_pod(env={"EDITOR": str(editor), "VISUAL": str(editor)}, own_group=True)
+    child = telnet(pod.port)
+    child.sendcontrol("z")  # the telnet client sends 0x1A on as it is
+    child.expect_exact("Ctrl-Z (suspend) is off in a remote session")
+    child.sendcontrol("x")
+    child.sendcontrol("e")
+    child.expect_exact("the editor (Ctrl-X Ctrl-E) is off")
+    assert pod.beating(), "the pod stopped beating"
+    child.sendcontrol("c")
+    child.sendline("print('still' + ' here')")
+    child.expect_exact("still here")
+    assert not ran.exists()
+    child.sendline("exit()")
+    child.expect(pexpect.EOF)
+    pod.proc.signal(signal.SIGTERM)
+    assert pod.proc.wait() == 0
+
+
 def test_sessions_opened_and_closed_leave_nothing_behind(start_pod: Callable[..., Pod]) -> None:
     pod = start_pod(probe=True)
 
