@@ -195,7 +195,14 @@ class RemoteConsole(ConsoleServer):
             """What this session's helpers do, and what exit() and stop() mean here."""
             return Text(REMOTE_HELPERS)
 
-        namespace.update(stop=stop, sessions=sessions, h=h)
+        def input(prompt: object = "") -> str:
+            """Not here: the builtin would read the pod's own stdin and hold its loop."""
+            raise RuntimeError(
+                "input() in a remote session would read the pod's own stdin and block its loop; "
+                "put the value in the statement instead"
+            )
+
+        namespace.update(stop=stop, sessions=sessions, h=h, input=input)
         return namespace
 
 

@@ -354,6 +354,8 @@ def test_no_key_from_a_client_suspends_the_pod_or_runs_a_program_there(
     a.prompt()
     assert int((tmp_path / "editor-parent").read_text()) == a.child.pid
     a.run("'still' + ' attached'", "still attached")
+    # input() would read the pod's own stdin (its terminal, under a shell): it says so instead.
+    a.run("input('name? ')", "input() in a remote session would read the pod's own stdin")
     wait_ticking(tick)
 
 
