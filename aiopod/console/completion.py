@@ -14,6 +14,7 @@ import builtins
 import inspect
 import keyword
 import re
+import sys
 import types
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -29,6 +30,8 @@ _SIGNAL_LABEL = re.compile(r"\bsignal\(\s*['\"][^'\"]*['\"]\s*,(?:\s*['\"][^'\"]
 #: A dotted name at the cursor, not after something whose value only running code knows.
 _DOTTED = re.compile(r"(?:^|(?<=[^\w.)\]}'\"]))((?:[A-Za-z_]\w*\.)*)([A-Za-z_]\w*)?$")
 _IMPORT = re.compile(r"^\s*(?:import|from)\s")
+_IMPORT_NAME = re.compile(r"^\s*(?:import|from)\s+([\w.]*)$")
+_FROM_IMPORT = re.compile(r"^\s*from\s+([\w.]+)\s+import\s+(?:.*,\s*)?(\w*)$")
 _PLAIN_DESCRIPTORS = (types.MemberDescriptorType, types.GetSetDescriptorType)
 _MISSING = object()
 
@@ -67,10 +70,13 @@ class NamespaceCompleter(Completer):
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
         line = document.current_line_before_cursor
-        if _IMPORT.match(line) or _in_string(line):  # module names, paths: ptpython's own
+        if _in_string(line):  # paths: ptpython's own
             yield from self.fallback.get_completions(document, complete_event)
             return
-        completions = self.complete(line, complete_event)
+        if _IMPORT.match(line):
+            completions = None if complete_event.completion_requested else _imported(line)
+        else:
+            completions = self.complete(line, complete_event)
         if completions is not None:
             yield from completions
         elif complete_event.completion_requested:  # Tab: jedi, however long it takes
@@ -114,6 +120,27 @@ class NamespaceCompleter(Completer):
             meta = _kind(_static(owner, name))
         display = name + "()" if meta == "function" else name
         return Completion(name, -len(prefix), display=display, display_meta=meta)
+
+
+def _imported(line: str) -> list[Completion]:
+    """While typing an import: the modules imported already (jedi, which reads every module
+    on ``sys.path`` for this, waits for a Tab)."""
+    match = _IMPORT_NAME.match(line)
+    if match is not None:
+        name = match.group(1)
+        prefix = name.rpartition(".")[2]
+        depth = name.count(".")
+        found = sorted(
+            {m.split(".")[depth] for m in sys.modules if m.startswith(name) and m.count(".") >= depth} - {""}
+        )
+        return [Completion(n, -len(prefix), display_meta="module") for n in found if not n.startswith("_") or prefix]
+    match = _FROM_IMPORT.match(line)
+    module = sys.modules.get(match.group(1)) if match is not None else None
+    if match is None or module is None:
+        return []
+    prefix = match.group(2)
+    names = sorted(n for n in _names_of(module) if n.startswith(prefix))
+    return [Completion(n, -len(prefix), display_meta=_kind(_static(module, n))) for n in names]
 
 
 def _in_string(line: str) -> bool:
