@@ -119,3 +119,11 @@ def test_100_sessions_opened_and_closed_leave_no_memory_behind(served: tuple[Pod
     counter.session()
     done, _ = counter.run("len(sessions().splitlines()) - 1")
     assert done["result"] == "1"  # only this one is still known
+    # and nothing of the 120 others is still alive (issue 15: sessions held by tracebacks)
+    done, _ = counter.run(
+        "import gc; gc.collect(); kinds = ('SocketSession', 'Session', 'Statement'); "
+        "sorted((k, sum(type(o).__name__ == k and type(o).__module__.startswith('aiopod.console') "
+        "for o in gc.get_objects())) for k in kinds)",
+        2,
+    )
+    assert done["result"] == "[('Session', 1), ('SocketSession', 1), ('Statement', 1)]", done
