@@ -23,9 +23,11 @@ from typing import Any, Literal
 from prompt_toolkit.application import run_in_terminal
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
+from prompt_toolkit.formatted_text import PygmentsTokens, merge_formatted_text
 from prompt_toolkit.patch_stdout import patch_stdout
-from prompt_toolkit.shortcuts import PromptSession
+from prompt_toolkit.shortcuts import PromptSession, print_formatted_text
 from ptpython.repl import PythonRepl
+from pygments.lexers import PythonLexer, PythonTracebackLexer  # type: ignore[import-untyped]
 
 from ..pod.errors import AttachError
 from . import protocol
@@ -263,13 +265,33 @@ class AttachClient:
             return False
         done = future.result()
         if done.get("result") is not None:
-            self.show(str(done["result"]) + "\n")
+            self.show_outcome(str(done["result"]), python=not done.get("plain"))
         if done.get("error"):
-            self.show(str(done["error"]), error=True)
+            text = str(done["error"])
+            self.show_outcome(text.rstrip("\n"), traceback=text.startswith("Traceback"), error=True)
         if done.get("status") == "exit":
             self.left = True
             return False
         return True
+
+    def show_outcome(self, text: str, *, python: bool = False, traceback: bool = False, error: bool = False) -> None:
+        """A value (highlighted as Python unless plain) or a traceback, in the person's style."""
+        repl = self.repl
+        if repl is None or not repl.enable_syntax_highlighting or not (python or traceback):
+            self.show(text + "\n", error=error)
+            return
+        lexer = PythonLexer() if python else PythonTracebackLexer()
+        body: Any = PygmentsTokens(list(lexer.get_tokens(text)))
+        if python:
+            body = merge_formatted_text([repl.get_output_prompt(), body])
+        print_formatted_text(
+            body,
+            style=repl._current_style,
+            style_transformation=repl.style_transformation,
+            include_default_pygments_style=False,
+            output=repl.app.output,
+        )
+        repl.app.output.flush()
 
     def _show_stack(self) -> None:
         async def ask() -> None:

@@ -11,8 +11,9 @@ and closes. Then, client to pod:
 - ``bye``: the session ends.
 
 Pod to client: ``output`` {data, stream} at any time, ``done`` {id, status, result,
-error}, ``completions`` {id, items}, ``stack`` {id, text}, ``ask`` {id, question},
-``error`` {message} (then the pod closes the connection), ``bye`` {message}.
+error, plain} (``plain``: show the result as it is, not highlighted as Python),
+``completions`` {id, items}, ``stack`` {id, text}, ``ask`` {id, question}, ``error``
+{message} (then the pod closes the connection), ``bye`` {message}.
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ class RemoteConsole(ConsoleServer):
         finally:
             self._statements.pop(session.number, None)
         session.flush()  # the statement's output before its outcome
-        reply: dict[str, Any] = {"type": "done", "id": number, "status": outcome.status}
+        reply: dict[str, Any] = {"type": "done", "id": number, "status": outcome.status, "plain": outcome.plain}
         if outcome.status == "ok":
             reply["result"] = outcome.text
         elif outcome.text is not None:
