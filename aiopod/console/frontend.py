@@ -10,12 +10,14 @@ pod's output and the statements' output go above the prompt, partial lines inclu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import importlib
 import os
 import sys
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -176,10 +178,21 @@ class ConsoleRepl(PythonRepl):
             list(self._completer.get_completions(document, CompleteEvent()))
             self._lexer.lex_document(document)(0)
 
-    def warm_up_jedi(self) -> None:
-        """jedi's first completion (its imports, its stubs): 0.3-1 s, in a worker thread."""
-        document = Document("asyncio.sleep(0).")
-        list(self._completer.get_completions(document, CompleteEvent(completion_requested=True)))
+
+@contextlib.contextmanager
+def _collector_off() -> Iterator[None]:
+    """The collector off for a burst of objects that all stay, then everything frozen."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        # What was there before: parso turns the collector on after reading its cache.
+        if enabled:
+            gc.enable()
+        else:
+            gc.disable()
 
 
 def ptpython_config_path() -> Path:
@@ -229,7 +242,7 @@ class Frontend:
         self.done = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._leaving = False
-        self._warming: asyncio.Task[None] | None = None
+        self._importing: asyncio.Task[None] | None = None
         self._on_done: Callable[[], object] | None = None
         self.thread = threading.Thread(target=self._run, name="aiopod-console", daemon=True)
 
@@ -278,12 +291,8 @@ class Frontend:
             error = run_ptpython_config(repl, self.config)
             if error:
                 self.writer.write(error)
-        repl.warm_up()
-        # Everything made so far lives as long as the console: keep it out of the collector's
-        # way. Measured while typing: without it a full collection of the console's objects
-        # (pod, ptpython, prompt_toolkit, jedi) held the GIL for 0.7 s; with it, none.
-        gc.freeze()
-        self._warming = asyncio.create_task(self._warm_up_jedi(repl))
+        self._warm_up(repl)
+        self._importing = asyncio.create_task(self._import_jedi())
         while not self._leaving:
             try:
                 text = await self._read(repl)
@@ -294,22 +303,29 @@ class Frontend:
             if outcome.status == "exit":
                 return
 
-    async def _warm_up_jedi(self, repl: ConsoleRepl) -> None:
-        """jedi's first completion, after the first prompt is drawn, then frozen with the rest.
+    @staticmethod
+    def _warm_up(repl: ConsoleRepl) -> None:
+        """The lexer's and the completers' first use before the first prompt, then a freeze.
 
-        The collector is off meanwhile: jedi makes ~100k objects that all stay, and the
-        collections they set off (a full one took 230 ms of CPU) would all be wasted.
+        Everything made so far — pod, ptpython, prompt_toolkit — lives as long as the
+        console: frozen out of the collector's way, it is never traced again. Measured while
+        typing: without the freeze a full collection held the GIL for 0.7 s; with it, none.
+        The collector is off meanwhile (what is made here all stays).
         """
-        await asyncio.sleep(0.1)
-        pause = gc.isenabled()
-        if pause:
-            gc.disable()
-        try:
-            await asyncio.to_thread(repl.warm_up_jedi)
-        finally:
-            gc.freeze()
-            if pause:
-                gc.enable()
+        with _collector_off():
+            repl.warm_up()
+
+    async def _import_jedi(self) -> None:
+        """Import jedi in the background once the prompt is drawn, then freeze it too.
+
+        jedi answers only the Tabs the namespace completer cannot (see completion.py), so
+        its first completion (its stubs: 0.3-1 s, with C calls holding the GIL for up to
+        300 ms) waits for such a Tab rather than adding seconds to every start; importing
+        it costs the beans little (many small steps) and nothing once the person types.
+        """
+        await asyncio.sleep(0.2)
+        with _collector_off():
+            await asyncio.to_thread(importlib.import_module, "jedi")
 
     async def _read(self, repl: ConsoleRepl) -> str:
         """One statement; EOFError on Ctrl-D (or when the pod stops)."""
