@@ -199,7 +199,7 @@ class Pod:
         self._force = self._loop.create_future()
         self._phase = "running"
         self.monitor.start(self._loop)
-        with frozen():  # the start burst (aiopod.pod._collector)
+        with frozen() as keep:  # the start burst (aiopod.pod._collector)
             pending = self._registry.pending()
             for bean in pending:  # all live first: one that ends at once must not look like the last
                 self._registry.started(bean)
@@ -210,13 +210,14 @@ class Pod:
                     continue
                 self._supervisor.launch(bean)
                 if index % BATCH == 0:
+                    keep()
                     await asyncio.sleep(0)  # 100k at once would block the loop for seconds
         for listener in self._start_listeners:
             listener()
         if self._stop_signal is None and (self.keep_alive or self._registry.live):
             await self._wake.wait()
-        with frozen():  # the stop burst
-            await self._shutdown()
+        with frozen() as keep:  # the stop burst
+            await self._shutdown(keep)
         return self.exit_status
 
     @property
@@ -286,7 +287,7 @@ class Pod:
 
     # -- stopping -------------------------------------------------------------------
 
-    async def _shutdown(self) -> None:
+    async def _shutdown(self, keep: Callable[[], None]) -> None:
         assert self._loop is not None
         self._phase = "stopping"
         self._supervisor.stop()
@@ -302,7 +303,7 @@ class Pod:
                 await self._until(asyncio.ensure_future(self.send_signal(signal)), deadline, cancel=True)
             if self._registry.live:
                 await self._until(self._registry.idle(), deadline)
-            await self._cancel(self._registry.running())
+            await self._cancel(self._registry.running(), keep)
         self._phase = "stopped"
         self.monitor.stop()
         self._supervisor.log.summary()
@@ -316,7 +317,7 @@ class Pod:
             future.cancel()
             await asyncio.wait({future}, timeout=CANCEL_GRACE)
 
-    async def _cancel(self, beans: list[Bean]) -> None:
+    async def _cancel(self, beans: list[Bean], keep: Callable[[], None]) -> None:
         """Cancel ``beans``, re-cancel them for a short grace, and report those that refuse."""
         if not beans:
             return
@@ -330,6 +331,7 @@ class Pod:
                 assert bean.task is not None
                 bean.task.cancel(msg="aiopod: the pod is stopping")
                 if index % BATCH == 0:
+                    keep()
                     await asyncio.sleep(0)  # let those cancelled so far end: the loop stays responsive
             if end is None:
                 end = self._loop.time() + CANCEL_GRACE
