@@ -133,6 +133,8 @@ class ConsoleServer:
         self._ready = threading.Event()
         self._stopped: asyncio.Event | None = None
         self._pod_thread: int | None = None
+        self.pod_loop: asyncio.AbstractEventLoop | None = None
+        self._pod_running = asyncio.Event()  # set in the console thread (an Event binds no loop until used)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.farewell = "the pod stopped"
 
@@ -171,7 +173,17 @@ class ConsoleServer:
         self.close()
 
     def _pod_started(self) -> None:
+        """On the pod's loop, once its beans have started: statements may run from now on."""
         self._pod_thread = threading.get_ident()
+        self.pod_loop = asyncio.get_running_loop()
+        with contextlib.suppress(RuntimeError):  # the console thread has ended
+            self.loop.call_soon_threadsafe(self._pod_running.set)
+
+    async def pod_running(self) -> asyncio.AbstractEventLoop:
+        """The pod's loop, once it runs (a client can connect while the beans still start)."""
+        await self._pod_running.wait()
+        assert self.pod_loop is not None
+        return self.pod_loop
 
     def _pod_stopping(self, signal: str) -> None:
         self.farewell = f"the pod is stopping ({signal})"

@@ -122,7 +122,7 @@ class RemoteConsole(ConsoleServer):
                 async def make() -> Evaluator:
                     return Evaluator.for_pod(self.pod)
 
-                made = asyncio.run_coroutine_threadsafe(make(), self.pod.loop)
+                made = asyncio.run_coroutine_threadsafe(make(), await self.pod_running())
                 self._evaluator = await asyncio.wrap_future(made)
         return self._evaluator
 
