@@ -107,7 +107,9 @@ def qualified_name(obj: Any) -> str:
     """A readable ``module:qualname`` for an object given directly instead of by string."""
     if inspect.iscoroutine(obj):  # coroutine objects have no __module__
         module = obj.cr_frame.f_globals.get("__name__", "?") if obj.cr_frame else "?"
+    elif not isinstance(getattr(obj, "__qualname__", None), str):  # a value (5, "x"), not a function or class
+        text = repr(obj)
+        return text if len(text) <= 60 else text[:57] + "..."
     else:
         module = getattr(obj, "__module__", None) or "?"
-    name = getattr(obj, "__qualname__", None) or type(obj).__qualname__
-    return f"{module}:{name}"
+    return f"{module}:{obj.__qualname__}"
