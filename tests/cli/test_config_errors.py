@@ -452,3 +452,20 @@ def test_malformed_input_exits_2_with_one_clear_line_per_problem(
     assert code == 2, out
     assert "Traceback" not in out and "Aborted!" not in out
     assert errors_of(out) == [line.replace("{dir}", str(folder)) for line in expected]
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("soon", "is not a number of seconds >= 0 (or None to wait for ever)"),
+        ("nan", "is not a number of seconds >= 0 (or None to wait for ever)"),
+        ("1e300", TOO_LARGE),
+    ],
+)
+def test_a_bad_stop_wait_time_option_is_one_line_naming_the_option(
+    write: Write, tmp_path: Path, value: str, reason: str
+) -> None:
+    write("beans.py", BEANS)
+    code, out = run("run", "--stop-wait-time", value, "beans.good", cwd=tmp_path)
+    assert code == 2, out
+    assert errors_of(out) == [f"--stop-wait-time: STOP_WAIT_TIME {value!r} {reason}"]
