@@ -89,6 +89,9 @@ def seed_kwargs(handler: Callable[..., Any]) -> tuple[str, ...]:
     them; every other handler is called exactly as before, with ``signal`` and the sender's
     kwargs. Decided once, when the handler is added.
     """
+    code = getattr(handler, "__code__", None)  # a function or bound method: the common, fast case
+    if isinstance(code, CodeType) and getattr(handler, "__wrapped__", None) is None:
+        return _seed_kwargs_of_code(code)
     target: Any = handler
     while isinstance(target, functools.partial):
         target = target.func
