@@ -278,13 +278,16 @@ def load_into(pod: Pod, path: str | os.PathLike[str]) -> list[Bean]:
 
     The whole file is checked first; a bad file changes nothing and raises ``ConfigError``.
     Its keys merge into ``pod.config``; ``STOP_WAIT_TIME``, ``LOG_LEVEL`` and ``DEBUG`` take
-    effect at once (each change logged in one line); ``LOOP_TYPE`` cannot change in a
-    running pod, which is logged in one line too. Then its beans start.
+    effect at once (each change logged in one line); the other reserved keys (``LOOP_TYPE``)
+    cannot change in a running pod: a different value is logged in one line and not merged.
+    Then its beans start.
     """
     file = Path(path)
     data = read_config_file(file)
     config_on_path(file)  # before its beans are imported, as for -c
     problems = check_settings(data, dict.fromkeys(data, str(file)))
+    specs: list[BeanSpec] = []
+    notices: list[str] = []
     try:
         specs, notices = read_beans(data.get("BEANS", []), str(file), file.parent)
     except ConfigError as exc:
