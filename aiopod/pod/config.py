@@ -53,6 +53,7 @@ __all__ = [
     "PodConfig",
     "check_kwargs",
     "config_on_path",
+    "entry_spec",
     "load",
     "load_into",
     "make_spec",
@@ -313,6 +314,15 @@ def load_into(pod: Pod, path: str | os.PathLike[str]) -> list[Bean]:
         logger.warning("%s", line)
     pod.config.update({k: v for k, v in data.items() if k != "BEANS" and (k not in RESERVED or k in LIVE_SETTINGS)})
     return [pod.add_spec(spec) for spec in specs]
+
+
+def entry_spec(entry: Mapping[str, Any]) -> BeanSpec:
+    """One ``BEANS``-style entry added from code (``pod.add_bean(..., config_file=...)``), its notices logged."""
+    notices: list[str] = []
+    spec = make_spec(entry, f"bean {entry.get('core')!r}", None, None, notices)
+    for line in notices:
+        logger.warning("%s", line)
+    return spec
 
 
 def _apply_live(pod: Pod, key: str, value: Any) -> None:

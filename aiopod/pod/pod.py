@@ -16,7 +16,7 @@ from typing import Any
 
 from ._collector import frozen
 from .bean import NO_KWARGS, Bean, BeanState
-from .config import BeanSpec, Config, check_kwargs, load_into, parse_stop_wait_time, resolve_core
+from .config import BeanSpec, Config, check_kwargs, entry_spec, load_into, parse_stop_wait_time, resolve_core
 from .context import BeanContext, default_label
 from .errors import BeanNotFound, ConfigError, PodStateError
 from .health import Health, LoopMonitor
@@ -125,6 +125,8 @@ class Pod:
             raise PodStateError("the pod is stopping; it takes no new beans")
         if label is not None and not isinstance(label, str):
             raise TypeError(f"label must be a string, got {label!r}")
+        if "config_file" in kwargs:  # read as a BEANS entry's is, by the one function that reads them
+            return self.add_spec(entry_spec({"core": obj, "label": label, "restart": restart, **kwargs}))
         found, core, kind = resolve_core(obj)
         problems = check_kwargs(found, kwargs, f"bean {core!r}")
         if problems:

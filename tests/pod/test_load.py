@@ -124,3 +124,24 @@ def test_start_pod_reads_a_beans_config_file_as_aiopod_run_does(write: Write, tm
 
     arun(main())
     assert got == [{"port": 18124, "server": "mine"}]  # the file wins; modules and _private are not settings
+
+
+def test_a_hot_added_bean_reads_its_config_file_too(
+    write: Write, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write("settings.py", "port = 18124\n")
+    got: list[dict[str, Any]] = []
+
+    async def bean(**kwargs: Any) -> None:
+        got.append(kwargs)
+
+    async def main() -> None:
+        async with start_pod(waiter) as harness:
+            added = harness.pod.add_bean(bean, "hot", config_file=str(tmp_path / "settings.py"), port=1, x=2)
+            assert added.label == "hot"
+            await harness.wait_until(lambda: got)
+
+    with caplog.at_level(logging.WARNING, logger="aiopod"):
+        arun(main())
+    assert got == [{"port": 18124, "x": 2}]
+    assert any("'port' = 1 is overridden by" in r.getMessage() for r in caplog.records)
