@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
@@ -62,6 +63,12 @@ class StopRequest:
 
     def __bool__(self) -> bool:
         return self._begun.is_set()
+
+    @property
+    def stop_wait_time(self) -> float | None:
+        """The pod's STOP_WAIT_TIME in seconds; None when there is no limit."""
+        wait = self.context.pod.stop_wait_time
+        return wait if wait is not None and math.isfinite(wait) else None
 
     async def listen(self, react: Any = None) -> None:
         """Register for the stop; ``react(signal)`` (def or async def) then runs once.
@@ -115,7 +122,7 @@ class StopRequest:
 
         None when STOP_WAIT_TIME is None.
         """
-        wait = self.context.pod.stop_wait_time
+        wait = self.stop_wait_time
         if wait is None:
             return None
         deadline = self.deadline(reserve)
@@ -144,13 +151,13 @@ class StopRequest:
 
     def _reserve(self, reserve: float) -> float:
         """``reserve``, scaled down when STOP_WAIT_TIME is under 4 s (STOP_RESERVE is then a quarter of it)."""
-        wait = self.context.pod.stop_wait_time
+        wait = self.stop_wait_time
         return reserve if wait is None else reserve * min(1.0, wait / 4 / STOP_RESERVE)
 
     def _on_signal(self, signal: str, **kwargs: Any) -> asyncio.Future[Any]:
         if self._reaction is None:
             self.signal = signal
-            wait = self.context.pod.stop_wait_time
+            wait = self.stop_wait_time
             # The pod starts its STOP_WAIT_TIME just before it sends the signal to handlers.
             self._stop_at = None if wait is None else asyncio.get_running_loop().time() + wait
             self._begun.set()

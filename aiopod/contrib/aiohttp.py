@@ -105,7 +105,7 @@ class WebAdapter(Adapter):
             warnings.simplefilter("ignore", DeprecationWarning)
             application.aio_pod_context = self.context
         self.requests.install(application)
-        wait = self.context.pod.stop_wait_time
+        wait = self.stop_request.stop_wait_time
         graceful = (
             shutdown_timeout if shutdown_timeout is not None else NO_LIMIT_SHUTDOWN_TIMEOUT if wait is None else wait
         )
