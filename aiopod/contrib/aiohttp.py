@@ -28,7 +28,7 @@ from aiohttp.log import access_logger
 from aiohttp.web_log import AccessLogger
 
 from ..pod import BeanContext, ConfigError
-from ._common import app_problems, load
+from ._common import app_problems, load, seconds_problems, whole_problems
 from ._net import as_port, host_problems, listen_error, port_problems
 from .adapter import STOP_RESERVE, Adapter
 
@@ -71,9 +71,7 @@ class WebAdapter(Adapter):
         ssl_context = kwargs.get("ssl_context")
         if ssl_context is not None and not isinstance(ssl_context, ssl.SSLContext):
             problems.append(f"ssl_context: {ssl_context!r} is not an ssl.SSLContext")
-        timeout = kwargs.get("shutdown_timeout")
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, int | float) or timeout < 0):
-            problems.append(f"shutdown_timeout: {timeout!r} must be a number of seconds >= 0")
+        problems += seconds_problems(kwargs, ["shutdown_timeout"]) + whole_problems(kwargs, {"backlog": 0})
         problems += app_problems(
             kwargs,
             "a web.Application or a factory",

@@ -19,13 +19,15 @@ worker thread.
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import os
 import stat
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any, BinaryIO
 
+from ._common import whole_problems
 from .pcflow import Server as FlowServer
 
 #: Longest line accepted, in bytes (asyncio's StreamReader limit).
@@ -35,10 +37,22 @@ LINE_LIMIT = 1 << 20
 class Server(FlowServer):
     """A pcflow whose producer yields the lines of standard input (kwargs: ``encoding``, ``line_limit``)."""
 
+    @classmethod
+    def kwargs_problems(cls, kwargs: Mapping[str, Any]) -> list[str]:
+        """Those of pcflow, a ``line_limit`` that is not a whole number >= 1, an unknown ``encoding``."""
+        problems = super().kwargs_problems(kwargs) + whole_problems(kwargs, {"line_limit": 1})
+        encoding = kwargs.get("encoding")
+        if encoding is not None:
+            try:
+                codecs.lookup(encoding)
+            except (LookupError, TypeError):
+                problems.append(f"encoding: {encoding!r} is not a text encoding Python knows (such as 'utf-8')")
+        return problems
+
     async def produce(
         self, encoding: str | None = None, line_limit: int = LINE_LIMIT, **kwargs: Any
     ) -> AsyncIterator[bytes | str]:
-        async for line in read_lines(sys.stdin.buffer, line_limit):
+        async for line in read_lines(sys.stdin.buffer, int(line_limit)):
             yield line if encoding is None else line.decode(encoding)
 
 

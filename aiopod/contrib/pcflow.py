@@ -35,7 +35,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from ._common import maybe_await
+from ._common import maybe_await, whole, whole_problems
 from .adapter import STOP_RESERVE
 from .simple import Server as SimpleServer
 
@@ -70,13 +70,7 @@ class Server(SimpleServer):
     @classmethod
     def kwargs_problems(cls, kwargs: Mapping[str, Any]) -> list[str]:
         """A ``consumer_num`` that is not a whole number >= 1, a ``queue_size`` not >= 0."""
-        problems = []
-        for name, least in LEAST.items():
-            value = kwargs.get(name, DEFAULTS[name])
-            number = _whole(value)
-            if number is None or number < least:
-                problems.append(f"{name}: {value!r} must be a whole number >= {least}")
-        return problems
+        return whole_problems({**DEFAULTS, **kwargs}, LEAST)
 
     def produce(self, **kwargs: Any) -> AsyncIterator[Any]:
         """Yield the items to consume; return to end the flow."""
@@ -105,8 +99,8 @@ class Server(SimpleServer):
         await self.run(**kwargs)  # the flow keeps to the stop's time by itself, to save what is left
 
     async def run(self, **kwargs: Any) -> None:
-        consumer_num = _whole(kwargs.get("consumer_num", DEFAULTS["consumer_num"]))
-        queue_size = _whole(kwargs.get("queue_size", DEFAULTS["queue_size"]))
+        consumer_num = whole(kwargs.get("consumer_num", DEFAULTS["consumer_num"]))
+        queue_size = whole(kwargs.get("queue_size", DEFAULTS["queue_size"]))
         if consumer_num is None or queue_size is None:  # check_kwargs refused these before start
             raise ValueError(self.kwargs_problems(kwargs))
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=queue_size)
@@ -210,15 +204,6 @@ class Server(SimpleServer):
             await maybe_await(self.on_unconsumed(items, **kwargs))
         except Exception:
             logger.exception("%s: on_unconsumed(%d items) failed", self._name, len(items))
-
-
-def _whole(value: Any) -> int | None:
-    """``value`` as a whole number (an int, or a string of digits), else None."""
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    return None
 
 
 def _drain(queue: asyncio.Queue[Any]) -> list[Any]:

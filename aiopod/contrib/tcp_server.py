@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..pod import BeanContext, ConfigError
-from ._common import load, maybe_await
+from ._common import load, maybe_await, seconds_problems, whole_problems
 from ._net import as_port, host_problems, listen_error, port_problems
 from .adapter import STOP_RESERVE, Adapter
 
@@ -102,6 +102,7 @@ class TCPServerAdapter(Adapter):
     def kwargs_problems(cls, kwargs: Mapping[str, Any]) -> list[str]:
         """A bad host or port, a server or protocol that cannot be imported or is of the wrong type."""
         problems = host_problems(kwargs) + port_problems(kwargs, ["port"])
+        problems += whole_problems(kwargs, {"backlog": 0, "limit": 1}) + seconds_problems(kwargs, ["shutdown_timeout"])
         try:
             _server_factory(kwargs.get("server", Server))
         except ConfigError as exc:

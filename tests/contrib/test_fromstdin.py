@@ -57,3 +57,19 @@ def test_sigterm_while_waiting_for_input_exits_0_at_once() -> None:
     assert "stdin: 1 lines" in out
     assert "cancelling" not in out
     assert elapsed < STOP_WAIT_TIME / 2, out
+
+
+def test_bad_encoding_and_line_limit_are_config_errors(write: Write) -> None:
+    config = write(
+        "bad.py",
+        "BEANS = [{'core': 'contrib_servers.Lines', 'encoding': 'klingon', 'line_limit': 0, 'consumer_num': 'x'}]\n",
+    )
+    with start(config) as proc:
+        code = proc.wait()
+    lines = proc.output.splitlines()
+    assert code == 2, proc.output
+    assert lines == [
+        f"aiopod: error: {config}: BEANS[0]: consumer_num: 'x' must be a whole number >= 1",
+        f"aiopod: error: {config}: BEANS[0]: line_limit: 0 must be a whole number >= 1",
+        f"aiopod: error: {config}: BEANS[0]: encoding: 'klingon' is not a text encoding Python knows (such as 'utf-8')",
+    ]

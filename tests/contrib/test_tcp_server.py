@@ -63,6 +63,9 @@ def test_bad_server_and_protocol_are_config_errors(write: Write) -> None:
             "server": "contrib_servers.Clock",
             "protocol": "contrib_servers.NoSuchProtocol",
             "port": 70000,
+        }, {
+            "core": "aiopod.contrib.tcp_server.TCPServerAdapter",
+            "backlog": "many", "limit": 0, "shutdown_timeout": float("inf"),
         }]
         """,
     )
@@ -76,6 +79,9 @@ def test_bad_server_and_protocol_are_config_errors(write: Write) -> None:
         "aiopod.contrib.tcp_server.Server",
         f"aiopod: error: {config}: BEANS[0]: protocol: cannot import 'contrib_servers.NoSuchProtocol': "
         "module 'contrib_servers' has no attribute 'NoSuchProtocol'",
+        f"aiopod: error: {config}: BEANS[1]: backlog: 'many' must be a whole number >= 0",
+        f"aiopod: error: {config}: BEANS[1]: limit: 0 must be a whole number >= 1",
+        f"aiopod: error: {config}: BEANS[1]: shutdown_timeout: inf must be a number of seconds >= 0",
     ]
 
 
