@@ -135,7 +135,9 @@ def _telnet_spec(address: str, password: str | None) -> BeanSpec:
         "port": port,
     }
     if password:
-        entry["password"] = password
+        from .console._door import PasswordCheck
+
+        entry["password"] = PasswordCheck(password)  # the bean's kwargs hold a digest, not the password
     return make_spec(entry, f"--telnet {address}")
 
 

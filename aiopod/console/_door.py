@@ -29,7 +29,11 @@ MAX_HOSTS = 4096
 
 
 class PasswordCheck:
-    """Compare passwords without keeping the password: an HMAC digest under a random key."""
+    """Compare passwords without keeping the password: an HMAC digest under a random key.
+
+    ``TelnetConsole`` takes one as its ``password`` too (``--telnet`` passes one), so that
+    not even the bean's kwargs hold the password.
+    """
 
     def __init__(self, password: str) -> None:
         self._key = os.urandom(32)

@@ -74,7 +74,7 @@ class TelnetConsole:
                 f"telnet host {host!r} is not loopback and no password is set: anyone who can reach it "
                 "could run code in this pod; set password=... (or use host='127.0.0.1')"
             )
-        if password is not None and not isinstance(password, str):
+        if password is not None and not isinstance(password, str | PasswordCheck):
             problems.append(
                 f"password must be a string (or None for no password), got {type(password).__name__}: "
                 f"quote it, password='...'"
@@ -94,7 +94,7 @@ class TelnetConsole:
         self,
         host: str = "127.0.0.1",
         port: int | str = 8023,
-        password: str | None = None,
+        password: str | PasswordCheck | None = None,
         max_sessions: int = 8,
         idle_timeout: float | None = 3600.0,
         login_timeout: float = 10.0,
@@ -102,7 +102,7 @@ class TelnetConsole:
         **kwargs: Any,
     ) -> None:
         self.check_kwargs({"host": host, "port": port, "password": password, "max_sessions": max_sessions})
-        self.check = PasswordCheck(password) if password else None
+        self.check = password if isinstance(password, PasswordCheck) else PasswordCheck(password) if password else None
         share_code_styles()
         self.max_sessions = max_sessions
         self.idle_timeout = idle_timeout
@@ -130,7 +130,7 @@ class TelnetConsole:
             if self.loop is not None and self._stopping is not None:
                 with contextlib.suppress(RuntimeError):  # the thread's loop has ended already
                     self.loop.call_soon_threadsafe(self._stopping.set)
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.wrap_future(ended), STOP_GRACE + 1.0)
 
     # The telnet thread, from here on.
@@ -146,7 +146,9 @@ class TelnetConsole:
             loop.run_until_complete(self._serve(host, port, listening))
         except BaseException as exc:
             if not listening.done():
-                listening.set_exception(exc)
+                listening.set_exception(exc)  # raised by the bean, on the pod's loop
+            else:
+                logger.error("telnet console thread failed", exc_info=exc)
         finally:
             loop.close()
             ended.set_result(None)

@@ -328,24 +328,32 @@ def test_parallel_guessers_that_hang_up_early_are_rate_limited(start_pod: Callab
     raw.close()
 
 
-def test_slow_connections_do_not_lock_out_logins(start_pod: Callable[..., Pod]) -> None:
+@pytest.mark.parametrize(
+    ("source", "reconnect"),
+    [
+        ("127.0.0.1", False),  # 70 slow connections from the legitimate user's own host
+        ("127.0.0.2", True),  # from another host, reconnecting each one the pod closes
+    ],
+)
+def test_slow_connections_do_not_lock_out_logins(start_pod: Callable[..., Pod], source: str, reconnect: bool) -> None:
     pod = start_pod(password="pw", login_timeout=60)  # the login deadline is not what saves us
     stop = threading.Event()
     slow: list[socket.socket] = []
 
     def connect() -> socket.socket:
-        sock = socket.create_connection(("127.0.0.1", pod.port), timeout=5)
+        sock = socket.create_connection(("127.0.0.1", pod.port), timeout=5, source_address=(source, 0))
         _open.append(sock)
         return sock
 
-    def trickle() -> None:  # 70 slowloris clients: one byte a second each, reconnecting when closed
+    def trickle() -> None:  # slowloris: one byte a second on each connection
         while not stop.is_set():
             for i, sock in enumerate(slow):
                 try:
                     sock.send(b"x")
                 except OSError:
                     sock.close()
-                    slow[i] = connect()
+                    if reconnect:
+                        slow[i] = connect()
             stop.wait(1.0)
 
     slow.extend(connect() for _ in range(70))
@@ -353,7 +361,7 @@ def test_slow_connections_do_not_lock_out_logins(start_pod: Callable[..., Pod]) 
     thread.start()
     try:
         for n in range(5):
-            raw = login(pod.port, "pw")
+            raw = login(pod.port, "pw")  # from 127.0.0.1
             raw.read_until(">>>")
             raw.send(f"print('login', {n} + 100)\r")
             raw.read_until(f"login {n + 100}")
@@ -377,7 +385,7 @@ def test_password_is_not_in_the_config_or_the_environment(tmp_path: Path) -> Non
         raw.read_until(">>>")
         raw.send("import os; print('seen:', 'TELNET_PASSWORD' in config, os.environ.get('AIOPOD_TELNET_PASSWORD'))\r")
         raw.read_until("seen: False None")
-        raw.send("print('in' + 'stance:', 'env-secret-77' in repr(vars(bean('telnet').instance)))\r")
+        raw.send("b = bean('telnet'); print('in' + 'stance:', 'env-secret-77' in repr([vars(b.instance), b.kwargs]))\r")
         raw.read_until("instance: False")
         raw.close()
     finally:
