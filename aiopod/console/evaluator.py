@@ -57,6 +57,7 @@ import contextvars
 import dataclasses
 import itertools
 import linecache
+import os
 import signal
 import sys
 import threading
@@ -406,7 +407,7 @@ def _format(exc: BaseException) -> str:
         return "".join(traceback.format_exception(type(exc), exc, tb)).rstrip("\n")
     # Raised by the SIGINT handler where the statement was: the handler's frames are noise.
     frames = traceback.extract_tb(tb)
-    cut = next((i for i, f in enumerate(frames) if f.filename in _SIGNAL_FILES), len(frames))
+    cut = next((i for i, f in enumerate(frames) if _is_signal_machinery(f.filename)), len(frames))
     head = (
         ["Traceback (most recent call last):\n", *traceback.StackSummary.from_list(frames[:cut]).format()]
         if cut
@@ -415,7 +416,12 @@ def _format(exc: BaseException) -> str:
     return "".join([*head, *traceback.format_exception_only(type(exc), exc)]).rstrip("\n")
 
 
-_SIGNAL_FILES = {__file__, _runner.__file__}
+_POD_FOLDER = os.path.dirname(_runner.__file__) + os.sep
+
+
+def _is_signal_machinery(filename: str) -> bool:
+    """A frame of the evaluator or of the pod's signal handling (wherever in aiopod.pod it lives)."""
+    return filename == __file__ or filename.startswith(_POD_FOLDER)
 
 
 __all__ = [
