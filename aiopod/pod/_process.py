@@ -275,9 +275,12 @@ class PodProcess:
 
     # -- SIGQUIT ---------------------------------------------------------------------
 
-    def dump_stacks(self, out: Any = None) -> None:
-        """Every running bean's stack (grouped when identical) and every thread's, to stderr."""
-        out = sys.stderr if out is None else out
+    def dump_stacks(self) -> None:
+        """Every running bean's stack (grouped when identical) and every thread's, to stderr.
+
+        The stacks are taken here, in the handler; they are written from a thread of its own,
+        as the signal may have come in the middle of a write to stderr (which would re-enter).
+        """
         beans = [b for b in self.pod.beans if b.task is not None and not b.task.done()] if self.pod else []
         groups: dict[tuple[tuple[str, int, str], ...], list[Any]] = {}
         for bean in beans:
@@ -293,9 +296,8 @@ class PodProcess:
                 code = linecache.getline(filename, lineno).strip()
                 if code:
                     lines.append(f"    {code}")
-        out.write("\n".join(lines) + "\n")
-        dump_threads(out)
-        out.flush()
+        text = "\n".join(lines) + "\n"
+        threading.Thread(target=_write_dump, args=(text,), name="aiopod-sigquit", daemon=True).start()
 
     # -- the end of the process (CLI) ------------------------------------------------
 
@@ -336,6 +338,12 @@ class PodProcess:
 
     def _wait_time(self) -> object:
         return self.pod.stop_wait_time if self.pod is not None else 0.0
+
+
+def _write_dump(text: str) -> None:
+    sys.stderr.write(text)
+    dump_threads()
+    sys.stderr.flush()
 
 
 #: What a signal's handler became when C code ignored it behind Python's back.

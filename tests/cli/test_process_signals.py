@@ -144,6 +144,7 @@ def test_sigquit_dumps_every_beans_and_threads_stack_and_the_pod_goes_on(write: 
     assert re.search(r'beans.py", line \d+, in ticker\n', out), out  # asleep, or running when the signal came
     assert "Current thread 0x" in out  # the main thread, then the others (the side thread among them)
     assert out.count("Thread 0x") >= 2, out
+    assert " in run_pod\n" in out, out  # the main thread, running the pod's loop
     assert "threading.py" in out
 
 
