@@ -73,6 +73,8 @@ class StopDeadline:
         self._done = threading.Event()
         self.armed_at: float | None = None
         self.wait: float | None = None
+        #: Set once the pod has stopped and the process only has the interpreter's teardown left.
+        self.final_status: int | None = None
 
     @property
     def acknowledged(self) -> bool:
@@ -123,6 +125,10 @@ class StopDeadline:
             sys.stderr.write(f"aiopod: {why}; the stacks follow\n")
             dump_threads()
             return
+        if self.final_status is not None:
+            # Everything stopped in time and the status is known: only the interpreter's teardown
+            # (freeing 100k beans takes a second) is late. End it, and keep the status.
+            os._exit(self.final_status)
         try:
             sys.stderr.write(f"aiopod: {why}; the stacks follow, then exit with status 1\n")
             dump_threads()

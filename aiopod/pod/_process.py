@@ -334,6 +334,7 @@ class PodProcess:
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(status)
+        self.deadline.final_status = status
         sys.exit(status)
 
     def _wait_time(self) -> object:
