@@ -37,7 +37,7 @@ from prompt_toolkit.output.vt100 import Vt100_Output
 from ._door import PasswordCheck
 from ._telnet_repl import SessionOutput, TelnetRepl
 from .evaluator import Session
-from .namespace import HELPERS, build_namespace
+from .namespace import HELPERS, Text, build_namespace
 
 if TYPE_CHECKING:
     from .telnet import TelnetConsole
@@ -58,6 +58,17 @@ HTTP_STARTS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"OPTIONS ", b"DELETE ", b"
 #: Bytes a client may send before it has a session: enough for any telnet negotiation and password.
 PRE_SESSION_LIMIT = 4096
 BANNER = "aiopod console on a running pod (exit() or Ctrl-D leaves, the pod runs on). Helpers:\n"
+#: What ``h()`` says in a telnet session: leaving and stopping mean different things here.
+TELNET_HELPERS = HELPERS.replace(
+    "stop()                         stop the pod gracefully and leave the console (also exit() or Ctrl-D)",
+    "stop()                         stop the POD for everyone (its beans and every session) and leave\n"
+    "exit()                         leave this session (also Ctrl-D); the pod runs on",
+)
+
+
+def telnet_help() -> Text:
+    """What this session's helpers do, and what exit() and stop() mean here."""
+    return Text(TELNET_HELPERS + "\nCtrl-C interrupts the running statement.")
 
 
 class _Parser(TelnetProtocolParser):
@@ -223,6 +234,7 @@ class TelnetSession:
         pod = self.server.context.pod
         output = Vt100_Output(cast(TextIO, self.stdout), lambda: self.size, term=self.ttype, enable_cpr=False)
         namespace = build_namespace(pod)
+        namespace["h"] = telnet_help
         out = SessionOutput(asyncio.get_running_loop(), lambda text: self.show(text), self.server.output_limit)
         out.overflow = lambda: self.drop(f"it stopped reading (over {self.server.output_limit} characters unsent)")
         self.evaluation = self.server.evaluator.session(namespace, out.write)
@@ -232,7 +244,7 @@ class TelnetSession:
                 if self._pending:
                     pipe.send_bytes(bytes(self._pending))
                     self._pending.clear()
-                output.write_raw(BANNER + HELPERS + "\n")
+                output.write_raw(BANNER + TELNET_HELPERS + "\n")
                 output.flush()
                 self.repl = TelnetRepl(pod, namespace, self.evaluation, input=pipe, output=output)
                 await self.repl.run_session(out.flush)

@@ -636,6 +636,9 @@ def test_a_session_owns_its_output(start_pod: Callable[..., Pod]) -> None:
     a.read_until("from a task of A")  # printed while A's prompt waits
     b.send("print('B ' + 'here')\r")
     b.read_until("B here")
+    b.send("h()\r")  # says what leaving and stopping mean in a remote session
+    b.read_until("leave this session (also Ctrl-D); the pod runs on")
+    assert "stop the POD for everyone" in b.screen
     for text in ("'pp'", "wrote-A", "Return the number of items", "ZeroDivisionError", "from a task of A"):
         assert text not in b.screen, text
         assert text not in pod.proc.output, text  # nothing reached the pod's own stdout
