@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import faulthandler
-import io
 import math
 import os
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Callable
-from typing import TextIO
 
+from ._stacks import dump_threads
 from .pod import CANCEL_GRACE
 
 #: With STOP_WAIT_TIME None, how long the loop may take to even notice a stop.
@@ -39,18 +36,6 @@ def bounded_wait(value: object) -> float | None:
     if math.isnan(seconds) or seconds > LONGEST_WAIT:
         return None
     return max(0.0, seconds)
-
-
-def dump_threads(file: TextIO | None = None) -> None:
-    """Write every thread's stack to ``file`` (stderr), even when the main thread is stuck."""
-    out = sys.stderr if file is None else file
-    try:
-        out.flush()
-        faulthandler.dump_traceback(out, all_threads=True)
-    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):  # no file descriptor
-        for ident, frame in sys._current_frames().items():
-            out.write(f"Thread 0x{ident:016x} (most recent call first):\n")
-            out.write("".join(reversed(traceback.format_stack(frame))))
 
 
 class StopDeadline:

@@ -13,11 +13,9 @@ process ends (the CLI), or for the length of ``run_pod`` (an embedder):
 from __future__ import annotations
 
 import asyncio
-import linecache
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -25,7 +23,9 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
-from ._deadline import DEADLINE_MARGIN, StopDeadline, dump_threads
+from ._deadline import DEADLINE_MARGIN, StopDeadline
+from ._stacks import bean_stacks, dump_threads, write_with_threads
+from ._wakeup import Wakeup
 from .errors import StartupInterrupted  # config loading lets it through: one class for both
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ class PodProcess:
         self._warned: set[tuple[int, int]] = set()
         self._check: asyncio.Handle | None = None
         self._deliveries: set[asyncio.Task[None]] = set()
-        self._wakeup: _Wakeup | None = None
+        self._wakeup: Wakeup | None = None
 
     @classmethod
     def current(cls) -> PodProcess | None:
@@ -92,7 +92,7 @@ class PodProcess:
             self._previous[sig] = signal.signal(sig, self._handler)
         PodProcess._current = self
         if self.ends_process:
-            self._wakeup = _Wakeup(self._heard)
+            self._wakeup = Wakeup(self._heard)
 
     def attach(self, pod: Pod, loop: asyncio.AbstractEventLoop) -> None:
         """The pod takes over: from now on a stop signal stops it instead of the start-up."""
@@ -282,22 +282,9 @@ class PodProcess:
         as the signal may have come in the middle of a write to stderr (which would re-enter).
         """
         beans = [b for b in self.pod.beans if b.task is not None and not b.task.done()] if self.pod else []
-        groups: dict[tuple[tuple[str, int, str], ...], list[Any]] = {}
-        for bean in beans:
-            frames = tuple((f.f_code.co_filename, f.f_lineno, f.f_code.co_name) for f in bean.stack())
-            groups.setdefault(frames, []).append(bean)
-        lines = [f"aiopod: SIGQUIT: the stacks of {len(beans)} running beans and of every thread; the pod goes on"]
-        for frames, members in groups.items():
-            names = ", ".join(b.describe() for b in members[:5])
-            more = f" and {len(members) - 5} more" if len(members) > 5 else ""
-            lines.append(f"Bean{'s' if len(members) > 1 else ''} {names}{more} (most recent call last):")
-            for filename, lineno, name in frames:
-                lines.append(f'  File "{filename}", line {lineno}, in {name}')
-                code = linecache.getline(filename, lineno).strip()
-                if code:
-                    lines.append(f"    {code}")
-        text = "\n".join(lines) + "\n"
-        threading.Thread(target=_write_dump, args=(text,), name="aiopod-sigquit", daemon=True).start()
+        text = f"aiopod: SIGQUIT: the stacks of {len(beans)} running beans and of every thread; the pod goes on\n"
+        text += bean_stacks(beans)
+        threading.Thread(target=write_with_threads, args=(text,), name="aiopod-sigquit", daemon=True).start()
 
     # -- the end of the process (CLI) ------------------------------------------------
 
@@ -341,12 +328,6 @@ class PodProcess:
         return self.pod.stop_wait_time if self.pod is not None else 0.0
 
 
-def _write_dump(text: str) -> None:
-    sys.stderr.write(text)
-    dump_threads()
-    sys.stderr.flush()
-
-
 #: What a signal's handler became when C code ignored it behind Python's back.
 _IGNORED_IN_C = "SIG_IGN (set from C code)"
 
@@ -373,42 +354,3 @@ def _describe(handler: object) -> str:
     module = getattr(handler, "__module__", None)
     name = getattr(handler, "__qualname__", None) or repr(handler)
     return f"{module}.{name}" if module else name
-
-
-class _Wakeup:
-    """A thread that hears each signal as it arrives, even while the main thread is stuck in C.
-
-    Python runs signal handlers in the main thread between bytecodes; an import or a bean
-    stuck in C code never gets there. The C-level handler still writes the signal number
-    to the wake-up fd, which this thread reads (and forwards to a previous wake-up fd).
-    """
-
-    def __init__(self, heard: Callable[[int], None]) -> None:
-        self._heard = heard
-        self._reader, self._writer = socket.socketpair()
-        self._writer.setblocking(False)
-        self._fd = self._writer.fileno()
-        self._previous = signal.set_wakeup_fd(self._fd, warn_on_full_buffer=False)
-        threading.Thread(target=self._run, name="aiopod-signals", daemon=True).start()
-
-    def _run(self) -> None:
-        while True:
-            try:
-                data = self._reader.recv(64)
-            except OSError:
-                return
-            if not data:
-                return
-            if self._previous >= 0:
-                try:
-                    os.write(self._previous, data)
-                except OSError:
-                    pass
-            for signum in data:
-                self._heard(signum)
-
-    def close(self) -> None:
-        current = signal.set_wakeup_fd(self._previous)
-        if current not in (self._fd, -1):
-            signal.set_wakeup_fd(current)  # someone else's since: leave theirs in place
-        self._writer.close()
