@@ -35,7 +35,7 @@ OUTPUT_LIMIT = 4 << 20
 
 
 class SocketSession:
-    """One attached client: who it is, its namespace, its output, its running statement."""
+    """One attached client: who it is (SO_PEERCRED), its namespace, its output on the way to it."""
 
     def __init__(self, server: ConsoleServer, number: int, pid: int, uid: int, writer: asyncio.StreamWriter) -> None:
         self.server = server
@@ -43,7 +43,6 @@ class SocketSession:
         self.pid = pid
         self.uid = uid
         self.since = time.time()
-        self.statement: str | None = None
         self.writer = writer
         self.namespace: dict[str, Any] = {}
         self.closed = False
