@@ -57,7 +57,6 @@ import contextvars
 import dataclasses
 import itertools
 import linecache
-import os
 import signal
 import sys
 import threading
@@ -71,7 +70,6 @@ from inspect import CO_COROUTINE
 from typing import IO, Any, ClassVar, Literal, cast
 
 from ..pod import AiopodError, Pod, PodStateError
-from ..pod import runner as _runner
 from .namespace import SessionExit, settle
 
 Status = Literal["ok", "error", "interrupted", "exit"]
@@ -150,6 +148,8 @@ class Statement:
         self.future: concurrent.futures.Future[Outcome] = concurrent.futures.Future()
         self.task: asyncio.Task[Outcome] | None = None
         self.coro: Any = None
+        #: The SIGINT handler's frame, when it raised KeyboardInterrupt in this statement.
+        self.handler_frame: types.FrameType | None = None
 
     def executing(self, frame: types.FrameType | None) -> bool:
         """Whether this statement's own code is on the stack that ``frame`` ends."""
@@ -186,7 +186,7 @@ class Statement:
         except (SystemExit, SessionExit):
             return Outcome("exit")
         except KeyboardInterrupt as exc:
-            return Outcome("interrupted", _format(exc))
+            return Outcome("interrupted", _format(exc, self.handler_frame))
         except Exception as exc:
             sys.last_type, sys.last_value, sys.last_traceback = type(exc), exc, exc.__traceback__
             return Outcome("error", _format(exc))
@@ -389,6 +389,7 @@ class Evaluator:
     def interrupt_now(self, statement: Statement, frame: types.FrameType | None) -> None:
         """In the main thread: raise KeyboardInterrupt in the statement if it holds the loop, else cancel it."""
         if statement.executing(frame):
+            statement.handler_frame = _handler_frame()
             raise KeyboardInterrupt
         if statement.task is not None:
             self.loop.call_soon_threadsafe(statement.task.cancel)
@@ -396,32 +397,35 @@ class Evaluator:
             self.loop.call_soon_threadsafe(lambda: statement.task.cancel() if statement.task else None)
 
 
-def _format(exc: BaseException) -> str:
-    """The traceback of a statement's exception, from the statement's own frames on."""
+def _handler_frame() -> types.FrameType | None:
+    """The frame of the SIGINT handler that is running (the frame below it was interrupted)."""
+    handler = signal.getsignal(signal.SIGINT)
+    code = getattr(getattr(handler, "__func__", handler), "__code__", None)
+    frame: types.FrameType | None = sys._getframe(1)
+    while frame is not None and frame.f_code is not code:
+        frame = frame.f_back
+    return frame
+
+
+def _format(exc: BaseException, handler_frame: types.FrameType | None = None) -> str:
+    """The traceback of a statement's exception, from the statement's own frames on.
+
+    For a KeyboardInterrupt the SIGINT handler raised, the frames of the handler are left
+    out: the traceback ends where the statement was interrupted.
+    """
     if isinstance(exc, AiopodError):  # a mistake at the prompt: the message says it all
         return f"{type(exc).__name__}: {exc}"
     tb = exc.__traceback__
     while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
         tb = tb.tb_next
-    if not isinstance(exc, KeyboardInterrupt):
+    if handler_frame is None or not isinstance(exc, KeyboardInterrupt):
         return "".join(traceback.format_exception(type(exc), exc, tb)).rstrip("\n")
-    # Raised by the SIGINT handler where the statement was: the handler's frames are noise.
-    frames = traceback.extract_tb(tb)
-    cut = next((i for i, f in enumerate(frames) if _is_signal_machinery(f.filename)), len(frames))
-    head = (
-        ["Traceback (most recent call last):\n", *traceback.StackSummary.from_list(frames[:cut]).format()]
-        if cut
-        else []
-    )
+    kept = []
+    while tb is not None and tb.tb_frame is not handler_frame:
+        kept.append((tb.tb_frame, tb.tb_lineno))
+        tb = tb.tb_next
+    head = ["Traceback (most recent call last):\n", *traceback.StackSummary.extract(kept).format()] if kept else []
     return "".join([*head, *traceback.format_exception_only(type(exc), exc)]).rstrip("\n")
-
-
-_POD_FOLDER = os.path.dirname(_runner.__file__) + os.sep
-
-
-def _is_signal_machinery(filename: str) -> bool:
-    """A frame of the evaluator or of the pod's signal handling (wherever in aiopod.pod it lives)."""
-    return filename == __file__ or filename.startswith(_POD_FOLDER)
 
 
 __all__ = [

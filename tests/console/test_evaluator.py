@@ -122,7 +122,7 @@ def test_interrupt_from_another_thread_ends_the_statement_and_the_beans_go_on(
     if frozen:
         assert interrupted["ticks_while"] <= 1, "the statement was meant to block the loop"
         assert interrupted["text"].startswith("Traceback") and interrupted["text"].endswith("KeyboardInterrupt")
-        assert "aiopod/pod/" not in interrupted["text"] and "evaluator.py" not in interrupted["text"]
+        assert "aiopod" not in interrupted["text"]  # no frame of the signal handler or the evaluator
     else:
         assert interrupted["ticks_while"] > 3  # the loop ran while the statement awaited
         assert "cancelled" in interrupted["text"]
