@@ -161,9 +161,10 @@ class Attach:
         """Type ``line``, wait for ``expect`` (if given) and the next prompt; return the output."""
         self.child.sendline(line)
         self.child.expect_exact(ACCEPTED)
+        before = ""
         if expect is not None:
             self.child.expect_exact(expect)
-        before = self.child.before or ""
+            before = (self.child.before or "") + expect
         self.prompt()
         return before + (self.child.before or "")
 

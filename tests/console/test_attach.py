@@ -471,3 +471,19 @@ def test_history_is_kept_per_pod_name_in_the_clients_state_folder(
         client.close()
     history = tmp_path / "state" / "aiopod" / "attach" / "web.history"
     assert "+remembered = 'yes'" in history.read_text()
+
+
+def test_sessions_lists_who_is_attached_and_what_they_run(pod: Start, attach: Client) -> None:
+    p = pod("beans.idle")
+    p.socket()
+    busy, looking = attach(), attach()
+    busy.prompt()
+    looking.prompt()
+    busy.child.sendline("print('sleep' + 'ing'); await asyncio.sleep(3600)")
+    busy.child.expect_exact("sleeping")
+    table = looking.run("sessions()", "#2 (you)")
+    uid = os.getuid()
+    assert re.search(rf"#1 +pid {busy.child.pid} +{uid} +[\d.]+s ago +print\('sleep' \+ 'ing'\); await asyncio", table)
+    assert re.search(rf"#2 \(you\) +pid {looking.child.pid} +{uid} +[\d.]+s ago +sessions\(\)", table), table
+    busy.child.sendintr()
+    busy.prompt()
