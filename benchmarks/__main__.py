@@ -61,7 +61,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "lag": Benchmark(7, "loop lag with the console (and 8 telnet sessions) idle", bench_console.run_lag),
     "typing": Benchmark(10, "loop lag while a person types into the console", bench_console.run_typing),
     "watchdog": Benchmark(8, "100k-bean spawn with vs without the loop monitor", bench_spawn.run_watchdog),
-    "churn": Benchmark(10, "1M short beans at a steady rate: cost per bean, RSS stays flat", bench_history.run),
+    "churn": Benchmark(17, "1M short beans at a steady rate: cost per bean, RSS stays flat", bench_history.run),
     "stop100k": Benchmark(11, "SIGTERM to exit with 100k idle beans", bench_stop.run_100k),
     "uvicorn": Benchmark(9, "uvicorn in a pod (benchmarks/bench_uvicorn.py)", uvicorn_hook),
     "attach-typing": Benchmark(12, "loop lag while a person types in `aiopod attach`", bench_attach.run_typing),

@@ -128,9 +128,10 @@ class Pod:
         if "config_file" in kwargs:  # read as a BEANS entry's is, by the one function that reads them
             return self.add_spec(entry_spec({"core": obj, "label": label, "restart": restart, **kwargs}))
         found, core, kind = resolve_core(obj)
-        problems = check_kwargs(found, kwargs, f"bean {core!r}")
-        if problems:
-            raise ConfigError(problems)
+        if getattr(found, "check_kwargs", None) is not None:
+            problems = check_kwargs(found, kwargs, f"bean {core!r}")
+            if problems:
+                raise ConfigError(problems)
         policy = None if restart is None else parse_restart(restart)
         label = label if label is not None else default_label(found)
         return self._add(self._registry.new(found, core, kind, label, kwargs, policy))

@@ -88,10 +88,10 @@ class BeanRegistry:
                 listener()
 
     def _remember(self, bean: Bean) -> None:
-        self._ended[bean.id] = None
-        while len(self._ended) > self.history:
-            old, _ = self._ended.popitem(last=False)
-            self._drop(self._beans[old])
+        ended = self._ended
+        ended[bean.id] = None
+        if len(ended) > self.history:  # one in, one out
+            self._drop(self._beans[ended.popitem(last=False)[0]])
 
     def _drop(self, bean: Bean) -> None:
         del self._beans[bean.id]
