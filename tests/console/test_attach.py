@@ -105,7 +105,7 @@ def test_two_sessions_have_isolated_output(pod: Start, attach: Client, tmp_path:
 
 
 def test_ctrl_c_stops_a_blocking_statement_and_the_heartbeat_resumes(
-    pod: Start, attach: Client, tmp_path: Path
+    pod: Start, attach: Client, tmp_path: Path, env: dict[str, str]
 ) -> None:
     tick = tmp_path / "ticks.txt"
     p = pod(f"beans.ticker:path={tick}")
@@ -120,6 +120,11 @@ def test_ctrl_c_stops_a_blocking_statement_and_the_heartbeat_resumes(
     a.child.sendcontrol("\\")  # while blocked, the session still answers: where is the loop?
     a.child.expect_exact("the pod's loop thread is here")
     a.child.expect_exact('File "<string>", line 2, in <module>')
+    listing = cli(env, tmp_path, "ps")  # the console thread answers for a blocked pod
+    assert re.search(rf"^{p.pid} +beans.ticker +\S+ +1 +1 ", listing.stdout, re.M), listing.stdout
+    other = attach(str(p.pid))  # and a new session opens
+    other.child.expect_exact("as session #2")
+    other.prompt()
     a.child.sendintr()
     a.child.expect_exact("KeyboardInterrupt")
     a.prompt()
