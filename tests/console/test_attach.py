@@ -481,8 +481,11 @@ def test_history_is_kept_per_pod_name_in_the_clients_state_folder(
 def test_sessions_lists_who_is_attached_and_what_they_run(pod: Start, attach: Client) -> None:
     p = pod("beans.idle")
     p.socket()
-    busy, looking = attach(), attach()
+    busy = attach()
+    busy.child.expect_exact("as session #1")
     busy.prompt()
+    looking = attach()
+    looking.child.expect_exact("as session #2")
     looking.prompt()
     busy.child.sendline("print('sleep' + 'ing'); await asyncio.sleep(3600)")
     busy.child.expect_exact("sleeping")
