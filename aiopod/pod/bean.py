@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
+import gc
 import inspect
+import sys
 import time
-import traceback
 from collections.abc import Coroutine, Mapping
-from types import MappingProxyType
+from types import FrameType, MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from .context import PASS_CONTEXT, BeanContext
@@ -248,6 +250,24 @@ def _unpinned(exception: BaseException) -> BaseException:
     current: BaseException | None = exception
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        traceback.clear_frames(current.__traceback__)
+        tb = current.__traceback__
+        while tb is not None:
+            if _ended(tb.tb_frame):
+                with contextlib.suppress(RuntimeError):  # still running after all
+                    tb.tb_frame.clear()
+            tb = tb.tb_next
         current = current.__cause__ or current.__context__
     return exception
+
+
+def _ended(frame: FrameType) -> bool:
+    """Whether ``frame`` has finished, so that clearing it only drops its locals.
+
+    An exception can carry the frame of a task that caught it and goes on (a worker that
+    hands its errors to futures). Before Python 3.13, ``frame.clear()`` on such a
+    suspended coroutine's frame closes the coroutine; only a finished frame owns its
+    code and locals, which the collector can see (``gc.get_referents``).
+    """
+    if sys.version_info >= (3, 13):
+        return True  # clear() refuses a suspended frame with RuntimeError
+    return any(ref is frame.f_code for ref in gc.get_referents(frame))

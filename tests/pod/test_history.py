@@ -188,3 +188,40 @@ def test_bean_history_option_and_environment_bound_what_a_running_pod_keeps(tmp_
     with aiopod("run", "--bean-history", "-4", "spawner.spawner:n=1", cwd=tmp_path) as proc:
         assert proc.wait() == 2
     assert "-4" in proc.output and "--bean-history" in proc.output
+
+
+def test_letting_go_of_a_failure_never_closes_a_task_that_caught_it_and_goes_on() -> None:
+    """A worker that hands its errors to futures goes on; the bean that gets one fails."""
+    jobs: asyncio.Queue[asyncio.Future[int]] = asyncio.Queue()
+    handled: list[str] = []
+
+    async def worker() -> None:
+        while True:
+            future = await jobs.get()
+            try:
+                raise ConnectionError(f"job {len(handled)} failed")
+            except ConnectionError as exc:  # its frame is in the exception's traceback
+                future.set_exception(exc)
+            handled.append("x")
+
+    async def client() -> None:
+        future = asyncio.get_running_loop().create_future()
+        await jobs.put(future)
+        await future  # raises the worker's exception, with the worker's frame in it
+
+    async def main() -> tuple[Pod, list[str]]:
+        pod = Pod(keep_alive=True, stop_wait_time=0.5)
+        task = asyncio.create_task(pod.run())
+        serving = pod.add_bean(worker)
+        first = pod.add_bean(client)
+        await first.wait()
+        assert first.state is BeanState.FAILED and isinstance(first.exception, ConnectionError)
+        second = pod.add_bean(client)  # the worker still serves: it was not closed
+        await second.wait()
+        assert serving.state is BeanState.RUNNING
+        pod.stop()
+        await task
+        return pod, handled
+
+    pod, handled = arun(main())
+    assert handled == ["x", "x"]
