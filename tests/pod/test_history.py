@@ -225,3 +225,4 @@ def test_letting_go_of_a_failure_never_closes_a_task_that_caught_it_and_goes_on(
 
     pod, handled = arun(main())
     assert handled == ["x", "x"]
+    assert pod.exit_status == 1  # the clients failed; the worker was cancelled at the stop
