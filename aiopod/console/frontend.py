@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import importlib
 import os
 import sys
 import threading
@@ -244,7 +243,6 @@ class Frontend:
         self.done = threading.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._leaving = False
-        self._importing: asyncio.Task[None] | None = None
         self._on_done: Callable[[], object] | None = None
         self.thread = threading.Thread(target=self._run, name="aiopod-console", daemon=True)
 
@@ -294,7 +292,6 @@ class Frontend:
             if error:
                 self.writer.write(error)
         self._warm_up(repl)
-        self._importing = asyncio.create_task(self._import_jedi())
         while not self._leaving:
             try:
                 text = await self._read(repl)
@@ -313,21 +310,15 @@ class Frontend:
         console: frozen out of the collector's way, it is never traced again. Measured while
         typing: without the freeze a full collection held the GIL for 0.7 s; with it, none.
         The collector is off meanwhile (what is made here all stays).
+
+        jedi is not warmed up: it answers only the Tabs the namespace completer cannot
+        (see completion.py). Its first completion loads its stubs (0.3-1 s, with C calls
+        that hold the GIL for up to 300 ms): before the prompt it made the first prompt
+        2.8x slower than ptpython's; imported in the background after the prompt it cost
+        the idle console 7 -> 17 ms of lag. So it waits for the first Tab that needs it.
         """
         with _collector_off():
             repl.warm_up()
-
-    async def _import_jedi(self) -> None:
-        """Import jedi in the background once the prompt is drawn, then freeze it too.
-
-        jedi answers only the Tabs the namespace completer cannot (see completion.py), so
-        its first completion (its stubs: 0.3-1 s, with C calls holding the GIL for up to
-        300 ms) waits for such a Tab rather than adding seconds to every start; importing
-        it costs the beans little (many small steps) and nothing once the person types.
-        """
-        await asyncio.sleep(0.2)
-        with _collector_off():
-            await asyncio.to_thread(importlib.import_module, "jedi")
 
     async def _read(self, repl: ConsoleRepl) -> str:
         """One statement; EOFError on Ctrl-D (or when the pod stops)."""
