@@ -9,17 +9,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .repl import PodRepl
     from .shell import run_shell
 
-__all__ = ["PodRepl", "run_shell"]
+__all__ = ["run_shell"]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "PodRepl":
-        from .repl import PodRepl
-
-        return PodRepl
     if name == "run_shell":
         from .shell import run_shell
 

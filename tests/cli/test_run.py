@@ -529,7 +529,6 @@ HEAVY = (
     "uvicorn",
     "aiohttp",
     "aiopod.contrib",
-    "aiopod.console.repl",
     "aiopod.console.shell",
     "aiopod.console.client",
     "aiopod.console.telnet",

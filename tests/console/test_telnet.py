@@ -475,7 +475,9 @@ def test_sessions_opened_and_closed_leave_nothing_behind(start_pod: Callable[...
     for n in range(5):
         session(n)  # warm up: imports, caches, the allocator's arenas
     # the REPLs alive (the probe's own session has one), counted through the console
-    alive = "[gc.collect(), sum(type(o).__name__ == 'PodRepl' for o in gc.get_objects())][1]"
+    alive = (
+        "[gc.collect(), sum(isinstance(o, __import__('ptpython.repl').repl.PythonRepl) for o in gc.get_objects())][1]"
+    )
     pod.ask("[gc.collect() for gc in [__import__('gc')]]")
     before = pod.rss_kb()
     for n in range(100):
