@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any, TextIO, cast
 
 from prompt_toolkit.application.current import create_app_session
@@ -37,7 +38,7 @@ from prompt_toolkit.output.vt100 import Vt100_Output
 from ._door import PasswordCheck
 from ._telnet_repl import SessionOutput, TelnetRepl
 from .evaluator import Session
-from .namespace import HELPERS, Text, build_namespace
+from .namespace import Text, build_namespace, careful_stop, remote_helpers
 
 if TYPE_CHECKING:
     from .telnet import TelnetConsole
@@ -59,11 +60,7 @@ HTTP_STARTS = (b"GET ", b"POST ", b"PUT ", b"HEAD ", b"OPTIONS ", b"DELETE ", b"
 PRE_SESSION_LIMIT = 4096
 BANNER = "aiopod console on a running pod (exit() or Ctrl-D leaves, the pod runs on). Helpers:\n"
 #: What ``h()`` says in a telnet session: leaving and stopping mean different things here.
-TELNET_HELPERS = HELPERS.replace(
-    "stop()                         stop the pod gracefully and leave the console (also exit() or Ctrl-D)",
-    "stop()                         stop the POD for everyone (its beans and every session) and leave\n"
-    "exit()                         leave this session (also Ctrl-D); the pod runs on",
-)
+TELNET_HELPERS = remote_helpers("peer, since, running statement")
 
 
 def telnet_help() -> Text:
@@ -138,6 +135,7 @@ class TelnetSession:
         self.task: asyncio.Task[Any] | None = None
         self.stdout = _TransportStdout(self, server.output_limit)
         self.pipe: PipeInput | None = None
+        self.since = time.time()
         self._negotiated = asyncio.Event()
         self._input = asyncio.Event()  # pre-session bytes arrived
         self._pending = bytearray()  # bytes received before the console started
@@ -234,8 +232,23 @@ class TelnetSession:
         pod = self.server.context.pod
         output = Vt100_Output(cast(TextIO, self.stdout), lambda: self.size, term=self.ttype, enable_cpr=False)
         namespace = build_namespace(pod)
-        namespace["h"] = telnet_help
-        out = SessionOutput(asyncio.get_running_loop(), lambda text: self.show(text), self.server.output_limit)
+        loop = asyncio.get_running_loop()
+        out = SessionOutput(loop, lambda text: self.show(text), self.server.output_limit)
+
+        async def asked(question: str) -> bool:  # on the telnet loop, below the statement's output
+            out.flush()
+            return self.repl is not None and await self.repl.confirm(question)
+
+        async def ask(question: str) -> bool:  # on the pod's loop (stop()); Ctrl-C cancels both
+            return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(asked(question), loop))
+
+        def sessions() -> Text:
+            """Who is attached to this pod's telnet console."""
+            return self.server.table(self)
+
+        others = self.server.sessions
+        stop = careful_stop(pod, ask, name=None, others=lambda: len(others) - 1)
+        namespace.update(h=telnet_help, stop=stop, sessions=sessions)
         out.overflow = lambda: self.drop(f"it stopped reading (over {self.server.output_limit} characters unsent)")
         self.evaluation = self.server.evaluator.session(namespace, out.write)
         try:
@@ -255,6 +268,11 @@ class TelnetSession:
             self.repl = None
             self.pipe = None
         logger.info("telnet: session of %s ended", self.peer)
+
+    @property
+    def running(self) -> str | None:
+        """The statement this session runs, if any."""
+        return self.repl.running if self.repl is not None else None
 
     def show(self, text: str) -> None:
         """Output of this session's statements (and of the tasks they started)."""

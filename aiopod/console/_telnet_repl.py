@@ -19,6 +19,7 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 from prompt_toolkit.input import Input
 from prompt_toolkit.output import Output
+from prompt_toolkit.shortcuts import PromptSession
 from ptpython.repl import PythonRepl
 
 from ..pod import Pod
@@ -106,6 +107,9 @@ class TelnetRepl(PythonRepl):
             output=output,
         )
         self.evaluation = evaluation
+        #: The statement running on the pod's loop, if any (``sessions()``).
+        self.running: str | None = None
+        self._asking: asyncio.Task[Any] | None = None
         # Completing on Tab only; the namespace's objects live on the pod's loop.
         self.complete_while_typing = False
         self.confirm_exit = False
@@ -139,6 +143,16 @@ class TelnetRepl(PythonRepl):
             if text and not text.isspace():
                 return text
 
+    async def confirm(self, question: str) -> bool:
+        """Ask ``question`` (a statement waits for the answer; Ctrl-C interrupts it): True on y/yes."""
+        session = PromptSession[str](input=self.app.input, output=self.app.output)
+        self._asking = asyncio.current_task()
+        try:
+            reply = await session.prompt_async(question + " [y/N] ", handle_sigint=False, set_exception_handler=False)
+        except (KeyboardInterrupt, EOFError):
+            reply = ""
+        return reply.strip().lower() in ("y", "yes")
+
     async def run_session(self, flush: Callable[[], None]) -> None:
         """Read, evaluate on the pod's loop, show, until exit(), stop() or Ctrl-D."""
         while True:
@@ -147,7 +161,16 @@ class TelnetRepl(PythonRepl):
             except EOFError:
                 return
             future = self.evaluation.submit(text)
-            outcome: Outcome = await asyncio.wrap_future(future)
+            self.running = text
+            try:
+                outcome: Outcome = await asyncio.wrap_future(future)
+            finally:
+                self.running = None
+            if self._asking is not None:
+                # An interrupted question is cancelled from the pod's thread: let its prompt
+                # let go of the input before ours takes it, or ours would hear nothing.
+                await asyncio.wait({self._asking})
+                self._asking = None
             flush()  # the statement's output before its outcome
             if outcome.status == "exit":
                 return

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import pydoc
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import IO, Any, cast
 
 from ..pod import Bean, BeanContext, HandlerResult, Pod
@@ -269,6 +270,53 @@ def build_namespace(pod: Pod, leave: Callable[[], None] = _raise_session_exit) -
     return namespace
 
 
+def remote_helpers(sessions: str) -> str:
+    """``HELPERS`` for a remote session: leaving and stopping mean different things there."""
+    return HELPERS.replace(
+        "stop()                         stop the pod gracefully and leave the console (also exit() or Ctrl-D)",
+        "stop()                         stop the POD for everyone (asks first; stop(confirm=True) does not)\n"
+        "exit()                         leave this session (also Ctrl-D); the pod runs on\n"
+        f"sessions()                     who is attached: {sessions}",
+    )
+
+
+def careful_stop(
+    pod: Pod, ask: Callable[[str], Awaitable[bool]], *, name: str | None, others: Callable[[], int]
+) -> Callable[..., Pending | None]:
+    """A remote session's ``stop()``: it asks the person (``ask``) first, unless ``confirm=True``.
+
+    ``others`` counts the other sessions attached (run on the pod's loop, when asking).
+    """
+
+    def stop(confirm: bool = False) -> Pending | None:
+        """Stop the pod for everyone (asks first, unless ``confirm=True``), and leave."""
+        if confirm:
+            pod.stop()
+            raise SessionExit
+
+        async def confirmed() -> Text:
+            count = others()
+            question = (
+                f"stop() stops the pod{f' {name}' if name else ''} (pid {os.getpid()}) and its {len(pod.beans)} beans "
+                f"for everyone{f' ({count} other sessions)' if count > 0 else ''}; exit() only leaves. "
+                "Stop the pod?"
+            )
+            if not await ask(question):
+                return Text("the pod runs on (exit() leaves this session)")
+            pod.stop()
+            raise SessionExit
+
+        return Pending(confirmed(), "stop()")
+
+    return stop
+
+
+def one_line(code: str, width: int = 40) -> str:
+    """``code`` on one line of at most ``width`` characters (a running statement, in ``sessions()``)."""
+    text = " ".join(code.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 async def settle(value: Any) -> Any:
     """Await a helper's ``Pending`` result (other values pass through)."""
     if isinstance(value, Pending):
@@ -276,4 +324,15 @@ async def settle(value: Any) -> Any:
     return value
 
 
-__all__ = ["BEAN_ARGUMENT", "HELPERS", "Pending", "SessionExit", "Text", "build_namespace", "settle"]
+__all__ = [
+    "BEAN_ARGUMENT",
+    "HELPERS",
+    "Pending",
+    "SessionExit",
+    "Text",
+    "build_namespace",
+    "careful_stop",
+    "one_line",
+    "remote_helpers",
+    "settle",
+]

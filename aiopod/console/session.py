@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -19,17 +18,12 @@ from typing import Any
 from ..pod import Pod
 from .evaluator import Evaluator, Outcome, SessionBusy
 from .evaluator import Session as Evaluation
-from .namespace import HELPERS, Pending, SessionExit, Text, build_namespace, format_uptime, table
+from .namespace import Text, build_namespace, careful_stop, format_uptime, one_line, remote_helpers, table
 from .protocol import ProtocolError
 from .server import ConsoleServer, SocketSession
 
 REMOTE_HELPERS = (
-    HELPERS.replace(
-        "stop()                         stop the pod gracefully and leave the console (also exit() or Ctrl-D)",
-        "stop()                         stop the POD for everyone (asks first; stop(confirm=True) does not)\n"
-        "exit()                         leave this session (also Ctrl-D); the pod runs on\n"
-        "sessions()                     who is attached: session, peer, uid, since, running statement",
-    )
+    remote_helpers("session, peer, uid, since, running statement")
     + "\nCtrl-C interrupts the running statement; Ctrl-\\ shows where the pod's loop thread is."
 )
 
@@ -155,25 +149,7 @@ class RemoteConsole(ConsoleServer):
             finally:
                 asks.pop(number, None)
 
-        def stop(confirm: bool = False) -> Pending | None:
-            """Stop the pod for everyone (asks first, unless ``confirm=True``), and leave."""
-            if confirm:
-                server.pod.stop()
-                raise SessionExit
-
-            async def confirmed() -> Text:
-                others = len(server.sessions) - 1
-                question = (
-                    f"stop() stops the pod {server.name} (pid {os.getpid()}) and its {len(server.pod.beans)} beans "
-                    f"for everyone{f' ({others} other sessions)' if others > 0 else ''}; exit() only leaves. "
-                    "Stop the pod?"
-                )
-                if not await ask(question):
-                    return Text("the pod runs on (exit() leaves this session)")
-                server.pod.stop()
-                raise SessionExit
-
-            return Pending(confirmed(), "stop()")
+        stop = careful_stop(server.pod, ask, name=server.name, others=lambda: len(server.sessions) - 1)
 
         def sessions() -> Text:
             """Who is attached to this pod's console socket."""
@@ -186,7 +162,7 @@ class RemoteConsole(ConsoleServer):
                         f"pid {other.pid}",
                         other.uid,
                         format_uptime(time.time() - other.since) + " ago",
-                        _one_line(running) if running is not None else "-",
+                        one_line(running) if running is not None else "-",
                     ]
                 )
             return table(rows, ["session", "peer", "uid", "since", "running"])
@@ -209,8 +185,3 @@ class RemoteConsole(ConsoleServer):
 def _resolve(future: asyncio.Future[bool], value: bool) -> None:
     if not future.done():
         future.set_result(value)
-
-
-def _one_line(code: str, width: int = 40) -> str:
-    text = " ".join(code.split())
-    return text if len(text) <= width else text[: width - 1] + "…"

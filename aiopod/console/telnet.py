@@ -14,6 +14,7 @@ import contextlib
 import ipaddress
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,6 +23,7 @@ from ._door import LoginLimiter, LogThrottle, PasswordCheck, PendingPool
 from ._remote import forget_filter_caches, share_code_styles
 from ._telnet import TelnetSession
 from .evaluator import Evaluator
+from .namespace import Text, format_uptime, one_line, table
 
 logger = logging.getLogger("aiopod.telnet")
 
@@ -194,6 +196,18 @@ class TelnetConsole:
             return False
         self.sessions.add(session)
         return True
+
+    def table(self, you: TelnetSession) -> Text:
+        """The sessions attached, oldest first (``sessions()``; read from the pod's loop)."""
+        rows = [
+            [
+                session.peer + (" (you)" if session is you else ""),
+                format_uptime(time.time() - session.since) + " ago",
+                one_line(running) if (running := session.running) is not None else "-",
+            ]
+            for session in sorted(list(self.sessions), key=lambda s: s.since)
+        ]
+        return table(rows, ["peer", "since", "running"])
 
     def forget(self, session: TelnetSession) -> None:
         if session in self.sessions:

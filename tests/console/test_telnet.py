@@ -696,3 +696,58 @@ def test_opening_sessions_and_typing_do_not_stall_the_pod(start_pod: Callable[..
     # wall-clock gaps, does not depend on what else the machine runs. Building and drawing
     # the sessions on the pod's loop cost it 1.26 s here, 0.07 s now: the telnet thread takes it.
     assert cpu < 0.4, f"the loop's thread used {cpu:.2f} s of CPU (lost {lost - lost_before:.2f} s, worst {worst:.3f})"
+
+
+@needs_telnet
+def test_stop_asks_first_and_no_keeps_the_pod_running(start_pod: Callable[..., Pod]) -> None:
+    pod = start_pod()
+    other = Raw(pod.port)
+    other.read_until(">>>")
+    child = telnet(pod.port)
+    child.sendline("h()")
+    child.expect_exact("leave this session (also Ctrl-D); the pod runs on")
+    child.expect(">>>")
+    child.sendline("sessions()")
+    child.expect_exact("(you)")
+    child.expect_exact("sessions()")  # its own running statement
+    child.expect(">>>")
+    child.sendline("stop()")
+    child.expect_exact("for everyone (1 other sessions); exit() only leaves. Stop the pod? [y/N]")
+    child.sendline("n")
+    child.expect_exact("the pod runs on (exit() leaves this session)")
+    child.expect(">>>")
+    assert pod.beating(), "the heartbeat stopped after answering no"
+    assert pod.proc.popen.poll() is None
+    child.sendline("print(6 * 7)")  # the session goes on
+    child.expect_exact("42")
+    child.expect(">>>")
+    child.sendline("stop()")
+    child.expect_exact("Stop the pod? [y/N]")
+    child.sendline("y")
+    child.expect(pexpect.EOF)
+    assert pod.proc.wait() == 0
+    assert other.closed()
+
+
+def test_stop_confirm_true_stops_at_once(start_pod: Callable[..., Pod]) -> None:
+    pod = start_pod()
+    raw = Raw(pod.port)
+    raw.read_until(">>>")
+    raw.send("stop(confirm=True)\r")
+    assert raw.closed()
+    assert pod.proc.wait() == 0
+    assert "[y/N]" not in raw.screen
+
+
+def test_ctrl_c_at_the_stop_question_keeps_the_pod_running(start_pod: Callable[..., Pod]) -> None:
+    pod = start_pod()
+    raw = Raw(pod.port)
+    raw.read_until(">>>")
+    raw.send("stop()\r")
+    raw.read_until("Stop the pod? [y/N]")
+    raw.send("\x03")
+    raw.read_until("KeyboardInterrupt (the statement was cancelled; the pod runs on)")
+    raw.send("print('still' + ' here')\r")
+    raw.read_until("still here")
+    assert pod.beating()
+    assert pod.proc.popen.poll() is None
