@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import traceback
-from types import ModuleType
+from types import CodeType, ModuleType
 from typing import Any
 
 from .errors import StartupInterrupted
@@ -106,10 +106,35 @@ def _where(exc: BaseException) -> str:
 def qualified_name(obj: Any) -> str:
     """A readable ``module:qualname`` for an object given directly instead of by string."""
     if inspect.iscoroutine(obj):  # coroutine objects have no __module__
-        module = obj.cr_frame.f_globals.get("__name__", "?") if obj.cr_frame else "?"
+        module = _coroutine_module(obj)
     elif not isinstance(getattr(obj, "__qualname__", None), str):  # a value (5, "x"), not a function or class
         text = repr(obj)
         return text if len(text) <= 60 else text[:57] + "..."
     else:
         module = getattr(obj, "__module__", None) or "?"
     return f"{module}:{obj.__qualname__}"
+
+
+#: The module of each coroutine function's code seen so far. Reading ``cr_frame`` makes a
+#: frame object, and one collected object more per bean is what made a pod starting a bean
+#: per job run a collection every 100 beans (issue 14). A code object runs in the globals
+#: of the module that compiled it (only ``types.FunctionType(code, other_globals)`` would
+#: differ). Emptied past ``_MODULES_KEPT`` so that code compiled at run time (the console)
+#: is not kept for ever.
+_MODULES: dict[CodeType, str] = {}
+_MODULES_KEPT = 256
+
+
+def _coroutine_module(coro: Any) -> str:
+    """The ``__name__`` of the globals ``coro``'s code runs in (``?`` if it has ended unseen)."""
+    code = coro.cr_code
+    module = _MODULES.get(code)
+    if module is None:
+        frame = coro.cr_frame
+        if frame is None:
+            return "?"
+        module = str(frame.f_globals.get("__name__", "?"))
+        if len(_MODULES) >= _MODULES_KEPT:
+            _MODULES.clear()
+        _MODULES[code] = module
+    return module

@@ -12,10 +12,12 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable, Coroutine, Iterable, Mapping
+from types import CoroutineType
 from typing import Any
 
 from ._collector import frozen
-from .bean import NO_KWARGS, Bean, BeanState
+from ._importer import qualified_name
+from .bean import NO_KWARGS, Bean, BeanState, Kind
 from .config import BeanSpec, Config, check_kwargs, entry_spec, load_into, parse_stop_wait_time, resolve_core
 from .context import BeanContext, default_label
 from .errors import BeanNotFound, ConfigError, PodStateError
@@ -127,7 +129,10 @@ class Pod:
             raise TypeError(f"label must be a string, got {label!r}")
         if "config_file" in kwargs:  # read as a BEANS entry's is, by the one function that reads them
             return self.add_spec(entry_spec({"core": obj, "label": label, "restart": restart, **kwargs}))
-        found, core, kind = resolve_core(obj)
+        if type(obj) is CoroutineType:  # the hot path (a bean per job): what resolve_core says, without its tuple
+            found, core, kind = obj, qualified_name(obj), Kind.COROUTINE
+        else:
+            found, core, kind = resolve_core(obj)
         if getattr(found, "check_kwargs", None) is not None:
             problems = check_kwargs(found, kwargs, f"bean {core!r}")
             if problems:

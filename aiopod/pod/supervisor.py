@@ -95,6 +95,7 @@ class Supervisor:
         # run in one shared context (add_done_callback would otherwise copy it per bean).
         self._tasks: dict[asyncio.Task[Any], Bean] = {}
         self._context = contextvars.copy_context()
+        self._on_task_done = self._task_done  # one bound method, not one per bean
 
     def launch(self, bean: Bean) -> None:
         """Start ``bean``'s task; a bean whose coroutine cannot be made ends as it would have."""
@@ -105,7 +106,7 @@ class Supervisor:
             self._done(bean, exc, cancelled=False)
             return
         self._tasks[task] = bean
-        task.add_done_callback(self._task_done, context=self._context)
+        task.add_done_callback(self._on_task_done, context=self._context)
 
     def cancel(self, bean: Bean) -> None:
         """End ``bean`` by hand: cancel its task, or its pending start, or its restart timer."""
