@@ -6,7 +6,6 @@ import contextlib
 import gc
 from collections.abc import Callable, Iterator
 
-
 #: What the permanent generation holds before anyone freezes: the interpreter's own objects
 #: on Python 3.12 (375 on 3.12.1; none on 3.11 and 3.13). Only more than this is a freeze
 #: made by the application.
