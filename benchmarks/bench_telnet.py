@@ -109,7 +109,7 @@ def run_churn(settings: Settings) -> list[Row]:
         before = _rss_kib(proc.pid)
         cpu_before = _loop_cpu(proc.pid)
         opened = []
-        with _floor(count * 0.5) as floor:
+        with _floor() as floor:
             start = time.monotonic()
             for n in range(count):
                 began = time.monotonic()
