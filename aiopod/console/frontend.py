@@ -42,7 +42,9 @@ from .evaluator import Outcome, Session
 #: above the prompt in one redraw (a chatty bean would otherwise cost a redraw a line).
 FLUSH_DELAY = 0.02
 #: Lines completed and lexed before the first prompt, so that the first keys cost no more than the next.
-WARM_UP = ("pod.", "asyncio.sl", "x = [pod.beans, 'text', 1.5]")
+#: Inside a string ptpython completes paths with a grammar it compiles on first use: 22 ms
+#: of the console thread's CPU on the first letter typed in a string, if not paid here.
+WARM_UP = ("pod.", "asyncio.sl", "x = [pod.beans, 'text', 1.5]", "x = {'n")
 
 
 class TerminalWriter:
@@ -166,6 +168,9 @@ class ConsoleRepl(PythonRepl):
         self.show_status_bar = False
         self.confirm_exit = False
         self.title = "aiopod"
+        # Off the main thread prompt_toolkit polls the terminal's size twice a second;
+        # the main thread forwards SIGWINCH instead (``Frontend.resized``).
+        self.app.terminal_size_polling_interval = None
 
     def _on_input_timeout(self, buff: Any) -> None:
         # ptpython asks jedi for signatures in a worker thread on every key, shown or not.

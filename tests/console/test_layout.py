@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import io
 import random
+from collections.abc import Callable
+from typing import Any
 
+from prompt_toolkit.application.current import set_app
+from prompt_toolkit.buffer import CompletionState
+from prompt_toolkit.completion import Completion
+from prompt_toolkit.data_structures import Size
+from prompt_toolkit.document import Document
+from prompt_toolkit.input import DummyInput
 from prompt_toolkit.layout import containers
 from prompt_toolkit.layout.containers import HSplit, VSplit, Window
 from prompt_toolkit.layout.dimension import Dimension
 from prompt_toolkit.layout.screen import WritePosition
+from prompt_toolkit.output.vt100 import Vt100_Output
+from prompt_toolkit.renderer import Renderer
+from ptpython.repl import PythonRepl
 
 from aiopod.console import _layout
 
@@ -39,3 +52,37 @@ def test_install_replaces_the_division() -> None:
     _layout.install()
     assert containers.VSplit._divide_widths is _layout._divide_widths
     assert containers.HSplit._divide_heights is _layout._divide_heights
+
+
+def _screens(render: Callable[..., None], texts: list[str]) -> list[str]:
+    """What ptpython's layout writes for each text (a fresh terminal each time), rendered by ``render``."""
+    screens = []
+    for text in texts:
+        stream = io.StringIO()
+        output = Vt100_Output(stream, lambda: Size(rows=24, columns=100), term="xterm")
+        repl = PythonRepl(get_globals=lambda: {"pod": 1, "asyncio": asyncio}, output=output, input=DummyInput())
+        repl.show_status_bar = True
+        repl.show_line_numbers = "\n" in text
+        app = repl.app
+        buffer = repl.default_buffer
+        buffer.document = Document(text)
+        if text.endswith("."):  # the completion menu open
+            buffer.complete_state = CompletionState(
+                buffer.document, [Completion(name, 0) for name in ("sleep", "gather", "wait_for", "run")]
+            )
+
+        async def draw(app: Any = app) -> None:  # prompt_toolkit starts its history loading on a loop
+            with set_app(app):
+                render(app.renderer, app, app.layout)
+
+        asyncio.run(draw())
+        screens.append(stream.getvalue())
+    return screens
+
+
+def test_a_render_measuring_each_container_once_writes_what_prompt_toolkit_writes() -> None:
+    _layout.install()
+    texts = ["", "x = 1", "asyncio.", "def f(a, b):\n    return a + b", "pod." + "y" * 150]
+    original = _screens(_layout._RENDER, texts)
+    assert _screens(Renderer.render, texts) == original
+    assert all(">>>" in screen or "In [" in screen for screen in original)
