@@ -11,9 +11,9 @@ it against prompt_toolkit's own on random dimensions.
 
 Each container is also measured once per render (``_memoized``): a split measures its
 children for its own size and again to divide its space, at every level of the layout.
-Measured on ptpython's layout (offline, CPU time, least of 40 batches of the typing benchmark's lines): 2.2-2.3 ms a
-redraw before, 1.8-1.9 ms after; the same test renders that layout both ways and
-compares the bytes written. ``install()`` is idempotent.
+Measured on ptpython's layout (offline, CPU time, least of 40 batches of the typing
+benchmark's lines): 2.2-2.3 ms a redraw before, 1.8-1.9 ms after; the same test renders
+that layout both ways and compares the bytes written. ``install()`` is idempotent.
 """
 
 from __future__ import annotations
