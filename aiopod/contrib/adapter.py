@@ -15,9 +15,10 @@ with its keyword arguments)::
             await self.stop_request.wait()  # until SIGINT/SIGTERM
             server.close()
 
-The pod calls ``check_kwargs`` before the bean starts, whichever way it came in (a config
-file, ``pod.add_bean()``, the console's ``add()``): every line ``kwargs_problems`` returns
-is a config error (exit status 2), and ``serve`` can trust its arguments.
+The pod calls ``check_kwargs`` (the shape ``aiopod.pod.ChecksKwargs`` declares) before the
+bean starts, whichever way it came in (a config file, ``pod.add_bean()``, the console's
+``add()``): every line ``kwargs_problems`` returns is a config error (exit status 2), and
+``serve`` can trust its arguments.
 
 ``self.stop_request`` is the stop as the adapter sees it: whether it began, on which
 signal, and how long is left before the pod cancels the bean. An adapter ends by itself
@@ -33,7 +34,7 @@ import math
 from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 
-from ..pod import BeanContext, ConfigError
+from ..pod import BeanContext, ChecksKwargs, ConfigError
 from ._common import maybe_await
 
 #: The pod sends these names to its beans when the process gets SIGINT or SIGTERM.
@@ -205,5 +206,8 @@ class Adapter:
     def on_stop_signal(self, signal: str, **kwargs: Any) -> Any:
         """The pod is stopping on ``signal``, called with the bean's kwargs (def or async def)."""
 
+
+#: Every adapter class is the shape the pod calls before a bean starts (mypy checks this line).
+_SHAPE: ChecksKwargs = Adapter
 
 __all__ = ["STOP_RESERVE", "STOP_SIGNALS", "Adapter", "StopRequest"]

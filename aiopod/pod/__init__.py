@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .bean import Bean, BeanState, Kind
-from .config import BeanSpec, Config, PodConfig, load, parse_bean_arg, read_config_file
+from .config import BeanSpec, ChecksKwargs, Config, PodConfig, load, parse_bean_arg, read_config_file
 from .context import BeanContext, pass_context
 from .errors import AiopodError, AmbiguousBean, AttachError, BeanNotFound, BindError, ConfigError, PodStateError
 from .pod import Pod
@@ -21,6 +21,7 @@ __all__ = [
     "BeanSpec",
     "BeanState",
     "BindError",
+    "ChecksKwargs",
     "Config",
     "ConfigError",
     "HandlerResult",

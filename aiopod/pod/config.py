@@ -34,7 +34,18 @@ from .settings import (
     is_config_name,
     parse_stop_wait_time,
 )
-from .spec import BEAN_KEYS, BeanSpec, check_kwargs, make_spec, parse_bean_arg, parse_kwargs, read_beans, resolve_core
+from .spec import (
+    BEAN_KEYS,
+    BeanSpec,
+    ChecksKwargs,
+    check_kwargs,
+    checks_kwargs,
+    make_spec,
+    parse_bean_arg,
+    parse_kwargs,
+    read_beans,
+    resolve_core,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -48,10 +59,12 @@ __all__ = [
     "LOOP_TYPES",
     "RESERVED",
     "BeanSpec",
+    "ChecksKwargs",
     "Config",
     "LoopType",
     "PodConfig",
     "check_kwargs",
+    "checks_kwargs",
     "config_on_path",
     "entry_spec",
     "load",

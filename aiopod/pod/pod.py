@@ -18,7 +18,16 @@ from typing import Any
 from ._collector import frozen
 from ._importer import qualified_name
 from .bean import NO_KWARGS, Bean, BeanState, Kind
-from .config import BeanSpec, Config, check_kwargs, entry_spec, load_into, parse_stop_wait_time, resolve_core
+from .config import (
+    BeanSpec,
+    Config,
+    check_kwargs,
+    checks_kwargs,
+    entry_spec,
+    load_into,
+    parse_stop_wait_time,
+    resolve_core,
+)
 from .context import BeanContext, default_label
 from .errors import BeanNotFound, ConfigError, PodStateError
 from .health import Health, LoopMonitor
@@ -133,7 +142,7 @@ class Pod:
             found, core, kind = obj, qualified_name(obj), Kind.COROUTINE
         else:
             found, core, kind = resolve_core(obj)
-        if getattr(found, "check_kwargs", None) is not None:
+        if checks_kwargs(found):
             problems = check_kwargs(found, kwargs, f"bean {core!r}")
             if problems:
                 raise ConfigError(problems)

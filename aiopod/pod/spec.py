@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol, TypeGuard
 
 from ._importer import ImportStringError, import_from_string, qualified_name
 from .bean import NO_KWARGS, Kind, classify
@@ -58,17 +58,36 @@ def resolve_core(core: Any) -> tuple[Any, str, Kind]:
     return obj, name, kind
 
 
-def check_kwargs(obj: Any, kwargs: Mapping[str, Any], origin: str) -> list[str]:
-    """Let a bean check its keyword arguments before anything starts.
+class ChecksKwargs(Protocol):
+    """A bean that checks its keyword arguments before it starts: the one hook the pod calls on a bean.
 
-    A bean class (or function) may define ``check_kwargs(kwargs)`` raising ``ConfigError``;
-    adapters use it to refuse a bad port, app or host with exit status 2.
+    ``check_kwargs(kwargs)`` raises ``ConfigError`` with one line per problem, each naming
+    the key and the fix (exit status 2 from ``aiopod run``). A bean class has it as a
+    classmethod (every ``aiopod.contrib`` adapter does, from ``Adapter``); a bean function
+    may carry it as an attribute.
     """
-    check = getattr(obj, "check_kwargs", None)
-    if not callable(check):
+
+    def check_kwargs(self, kwargs: Mapping[str, Any], /) -> None: ...
+
+
+def checks_kwargs(obj: object) -> TypeGuard[ChecksKwargs]:
+    """Whether the bean ``obj`` has the ``ChecksKwargs`` hook.
+
+    An explicit attribute check: ``isinstance`` against a runtime-checkable protocol costs
+    about 15 µs a bean on Python 3.11, a second and a half for a config of 100k beans.
+    """
+    return callable(getattr(obj, "check_kwargs", None))
+
+
+def check_kwargs(obj: Any, kwargs: Mapping[str, Any], origin: str) -> list[str]:
+    """Let a bean check its keyword arguments before anything starts (``ChecksKwargs``).
+
+    Adapters use it to refuse a bad port, app or host with exit status 2.
+    """
+    if not checks_kwargs(obj):
         return []
     try:
-        check(kwargs)
+        obj.check_kwargs(kwargs)
     except ConfigError as exc:
         return [f"{origin}: {p}" for p in exc.problems]
     return []

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from aiopod.pod import Config, ConfigError, Kind, load, parse_bean_arg, read_config_file
+from aiopod.pod import ChecksKwargs, Config, ConfigError, Kind, Pod, load, parse_bean_arg, read_config_file
 from aiopod.pod.config import parse_kwargs
 
 BEANMOD = """
@@ -459,3 +459,46 @@ def test_config_can_be_copied_and_pickled() -> None:
     assert config.A == 1  # a copy has its own keys
     deep.NESTED["x"].append(2)
     assert config.NESTED == {"x": [1]}
+
+
+def test_a_bean_with_the_checks_kwargs_hook_is_asked_through_every_door() -> None:
+    """``ChecksKwargs``: a class's classmethod or a function's attribute; every door asks it."""
+    asked: list[dict[str, Any]] = []
+
+    def check(kwargs: Any) -> None:
+        asked.append(dict(kwargs))
+        if "port" not in kwargs:
+            raise ConfigError("port: missing; add 'port': 9000")
+
+    async def serve(**kwargs: Any) -> None:
+        pass
+
+    serve.check_kwargs = check  # type: ignore[attr-defined]
+
+    class Served:
+        check_kwargs = staticmethod(check)
+
+        def __init__(self, context: Any) -> None:
+            pass
+
+        async def __call__(self, **kwargs: Any) -> None:
+            pass
+
+    checked: ChecksKwargs = Served  # the class object is the shape the pod calls
+    assert checked.check_kwargs is Served.check_kwargs
+    for core in (serve, Served):
+        with pytest.raises(ConfigError, match=r"BEANS\[0\]: port: missing; add 'port': 9000"):
+            load(None, options={"BEANS": [{"core": core}]})
+        with pytest.raises(ConfigError, match="port: missing"):
+            Pod().add_bean(core)
+        assert len(load(None, options={"BEANS": [{"core": core, "port": 1}]}).beans) == 1
+    assert asked == [{}, {}, {"port": 1}] * 2
+
+
+def test_a_check_kwargs_that_is_not_callable_is_not_the_hook() -> None:
+    async def serve(**kwargs: Any) -> None:
+        pass
+
+    serve.check_kwargs = None  # type: ignore[attr-defined]
+    assert Pod().add_bean(serve, port="any").kwargs == {"port": "any"}
+    assert len(load(None, options={"BEANS": [{"core": serve}]}).beans) == 1
