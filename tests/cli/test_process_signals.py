@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.proc import Proc, aiopod
+from tests.proc import aiopod, stop
 
 Write = Callable[[str, str], Path]
 
@@ -45,12 +45,6 @@ LISTENER = """
 """
 
 
-def sigterm_and_wait(proc: Proc) -> tuple[int, float]:
-    sent = proc.signal(signal.SIGTERM)
-    code = proc.wait()
-    return code, time.monotonic() - sent
-
-
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2])
 def test_sighup_sigusr1_sigusr2_reach_the_beans_handlers_by_name(write: Write, tmp_path: Path, sig: int) -> None:
     name = signal.Signals(sig).name
@@ -61,7 +55,7 @@ def test_sighup_sigusr1_sigusr2_reach_the_beans_handlers_by_name(write: Write, t
             proc.signal(sig)
             proc.wait_for(f"bean heard {name} {n}")
         proc.wait_for(f"{name}: delivered to 1 handlers")
-        code, elapsed = sigterm_and_wait(proc)
+        code, elapsed = stop(proc)
     out = proc.output
     assert code == 0, out
     assert out.count(f"bean heard {name}") == 2, out
@@ -95,7 +89,7 @@ def test_sigusr_that_no_bean_handles_is_logged_and_the_pod_goes_on(write: Write,
         proc.signal(sig)
         proc.wait_for(f"{name} and no bean handles it (context.add_signal_handler('{name}', ...)): ignored")
         assert proc.popen.poll() is None  # still running
-        code, _ = sigterm_and_wait(proc)
+        code, _ = stop(proc)
     out = proc.output
     assert code == 0, out
     assert "stop handler got SIGTERM" in out
@@ -132,7 +126,7 @@ def test_sigquit_dumps_every_beans_and_threads_stack_and_the_pod_goes_on(write: 
         proc.wait_for("Current thread")  # faulthandler's dump of the threads
         last = max(int(n) for n in re.findall(r"tick (\d+)", proc.output))
         proc.wait_for(f"tick {last + 20}\n")  # the ticker advances after the dump
-        code, _ = sigterm_and_wait(proc)
+        code, _ = stop(proc)
     out = proc.output
     assert code == 0, out
     # three beans parked on the same line are one group; the ticker is another
@@ -226,7 +220,7 @@ def test_a_bean_that_takes_sigterm_away_does_not_keep_the_pod_from_stopping(
     with aiopod(*args, cwd=tmp_path) as proc:
         proc.wait_for("ready")
         proc.wait_for(f"SIGTERM was taken away (its handler became {became}")
-        code, elapsed = sigterm_and_wait(proc)
+        code, elapsed = stop(proc)
     out = proc.output
     assert code == 0, out
     assert "aiopod owns it and took it back" in out

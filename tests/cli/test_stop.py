@@ -11,12 +11,10 @@ from pathlib import Path
 import pytest
 
 from aiopod.pod.pod import CANCEL_GRACE
-from tests.proc import Proc, aiopod
+from tests.proc import HARD_MARGIN, aiopod, stop
 
 Write = Callable[[str, str], Path]
 
-#: The README's promise: a stop takes at most STOP_WAIT_TIME + 3 s (cancel grace and margin).
-HARD_MARGIN = 3.0
 #: Above any reasonable stop in these tests: a stop that takes this long waited for the budget.
 LONG_WAIT = 10.0
 
@@ -44,14 +42,6 @@ POLITE = """
 """
 
 
-def stop_after_ready(proc: Proc, sig: int = signal.SIGTERM) -> tuple[int, float]:
-    """Wait for the bean to say ``ready``, send ``sig``, and return (exit status, seconds to exit)."""
-    proc.wait_for("ready")
-    sent = proc.signal(sig)
-    code = proc.wait()
-    return code, time.monotonic() - sent
-
-
 @pytest.mark.parametrize(("loop_type", "loop_class"), [("asyncio", "_UnixSelectorEventLoop"), ("uvloop", "Loop")])
 def test_sigterm_runs_sigterm_handlers_once_and_exits_0_quickly(
     write: Write, tmp_path: Path, loop_type: str, loop_class: str
@@ -62,7 +52,7 @@ def test_sigterm_runs_sigterm_handlers_once_and_exits_0_quickly(
     with aiopod(
         "run", "--loop-type", loop_type, "--stop-wait-time", str(LONG_WAIT), "beans.polite", cwd=tmp_path
     ) as proc:
-        code, elapsed = stop_after_ready(proc)
+        code, elapsed = stop(proc, ready="ready")
     out = proc.output
     assert code == 0, out
     assert f"ready on {loop_class}" in out
@@ -77,7 +67,7 @@ def test_sigterm_runs_sigterm_handlers_once_and_exits_0_quickly(
 def test_first_sigint_runs_sigint_handlers_and_exits_0(write: Write, tmp_path: Path) -> None:
     write("beans.py", POLITE)
     with aiopod("run", "--stop-wait-time", str(LONG_WAIT), "beans.polite", cwd=tmp_path) as proc:
-        code, elapsed = stop_after_ready(proc, signal.SIGINT)
+        code, elapsed = stop(proc, signal.SIGINT, ready="ready")
     out = proc.output
     assert code == 0, out
     assert out.count("handler got") == 1
@@ -104,7 +94,7 @@ def test_sigterm_cancels_a_bean_that_ignores_it_after_stop_wait_time(write: Writ
     wait = 1.0
     write("beans.py", STUBBORN)
     with aiopod("run", "--stop-wait-time", str(wait), "beans:ignorer", cwd=tmp_path) as proc:
-        code, elapsed = stop_after_ready(proc)
+        code, elapsed = stop(proc, ready="ready")
     out = proc.output
     assert code == 0, out
     assert "SIGTERM: stopping; waiting up to 1 s for 1 running beans" in out
@@ -195,7 +185,7 @@ def test_bean_swallowing_cancellation_is_named_as_refusing_and_exits_1_in_bounde
     wait = 0.5
     write("beans.py", SWALLOWER)
     with aiopod("run", "--stop-wait-time", str(wait), "beans:swallower", cwd=tmp_path) as proc:
-        code, elapsed = stop_after_ready(proc)
+        code, elapsed = stop(proc, ready="ready")
     out = proc.output
     assert code == 1, out
     assert "swallowed a cancel" in out
@@ -220,7 +210,7 @@ def test_sigterm_ends_a_process_whose_bean_blocks_the_loop_and_dumps_stacks(writ
     wait = 0.5
     write("spin.py", SPINNER)
     with aiopod("run", "--stop-wait-time", str(wait), "spin:spinner", cwd=tmp_path) as proc:
-        code, elapsed = stop_after_ready(proc)
+        code, elapsed = stop(proc, ready="ready")
     out = proc.output
     assert code == 1, out
     assert "the event loop did not answer the stop" in out
@@ -278,7 +268,7 @@ def test_stop_wait_time_none_waits_for_a_bean_that_ends_on_its_own(write: Write,
     )
     write("pod.py", 'STOP_WAIT_TIME = 0.2\nBEANS = [{"core": "beans.slow_cleanup"}]\n')
     with aiopod("run", "-c", "pod.py", "--stop-wait-time", "none", cwd=tmp_path) as proc:
-        code, elapsed = stop_after_ready(proc)
+        code, elapsed = stop(proc, ready="ready")
     out = proc.output
     assert code == 0, out
     assert "SIGTERM: stopping; waiting for ever for 1 running beans" in out
@@ -320,7 +310,7 @@ EXITING_HANDLERS = """
 def test_handlers_raising_systemexit_or_keyboardinterrupt_do_not_skip_the_others(write: Write, tmp_path: Path) -> None:
     write("beans.py", EXITING_HANDLERS)
     with aiopod("run", "--stop-wait-time", str(LONG_WAIT), "beans.exiting", cwd=tmp_path) as proc:
-        code, elapsed = stop_after_ready(proc)
+        code, elapsed = stop(proc, ready="ready")
     out = proc.output
     assert code == 0, out
     assert "the last handler ran" in out

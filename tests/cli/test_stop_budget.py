@@ -5,21 +5,17 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.proc import Proc, aiopod
+from tests.proc import HARD_MARGIN, Proc, aiopod, stop
 
 Write = Callable[[str, str], Path]
 
-#: The README's promise: a stop takes at most STOP_WAIT_TIME + 3 s (cancel grace and margin).
-HARD_MARGIN = 3.0
 #: With STOP_WAIT_TIME None (for ever), how long a blocked loop has to answer a stop (README).
 ACK_BUDGET = 8.0
 #: Process start, interpreter teardown and a loaded 2-core machine.
@@ -67,18 +63,11 @@ THREADS = """
 """
 
 
-def stop(proc: Proc, sig: int = signal.SIGTERM, ready: str = "ready") -> tuple[int, float]:
-    proc.wait_for(ready)
-    sent = proc.signal(sig)
-    code = proc.wait(60)
-    return code, time.monotonic() - sent
-
-
 def test_a_non_daemon_thread_does_not_keep_the_process_past_the_budget(write: Write, tmp_path: Path) -> None:
     wait = 0.5
     write("beans.py", THREADS)
     with aiopod("run", "--stop-wait-time", str(wait), "beans.stuck_thread", cwd=tmp_path) as proc:
-        code, elapsed = stop(proc)
+        code, elapsed = stop(proc, ready="ready", timeout=60)
     out = proc.output
     assert code == 1, out
     assert "1 threads still running after the stop budget, not waited for: 'stuck-worker' (status 1)" in out
@@ -90,7 +79,7 @@ def test_a_non_daemon_thread_does_not_keep_the_process_past_the_budget(write: Wr
 def test_a_thread_that_ends_within_the_budget_is_waited_for(write: Write, tmp_path: Path) -> None:
     write("beans.py", THREADS)
     with aiopod("run", "--stop-wait-time", "0.5", "beans.tidy_thread", cwd=tmp_path) as proc:
-        code, elapsed = stop(proc)
+        code, elapsed = stop(proc, ready="ready", timeout=60)
     out = proc.output
     assert code == 0, out
     assert "worker finished its cleanup" in out
@@ -106,7 +95,7 @@ def test_a_thread_that_outlives_every_bean_is_waited_for_until_a_stop_signal(wri
         proc.wait_for("thread still working")
         with pytest.raises(subprocess.TimeoutExpired):
             proc.popen.wait(0.5)  # as Python does: the process waits for its non-daemon thread
-        code, elapsed = stop(proc, ready="thread still working")
+        code, elapsed = stop(proc, ready="thread still working", timeout=60)
     out = proc.output
     assert code == 1, out
     assert "1 threads still running after the stop budget, not waited for: 'left-behind' (status 1)" in out
@@ -118,7 +107,7 @@ def test_an_executor_job_left_running_does_not_hold_the_exit(write: Write, tmp_p
     wait = 0.5
     write("beans.py", THREADS)
     with aiopod("run", "--stop-wait-time", str(wait), "beans:executor_job", cwd=tmp_path) as proc:
-        code, elapsed = stop(proc)
+        code, elapsed = stop(proc, ready="ready", timeout=60)
     out = proc.output
     assert code == 1, out
     assert "cancelling 1 beans still running" in out
@@ -139,7 +128,7 @@ BLOCKER = """
 def test_infinite_stop_wait_time_still_ends_a_loop_blocking_pod(write: Write, tmp_path: Path) -> None:
     write("block.py", BLOCKER)
     with aiopod("run", "--stop-wait-time", "inf", "block:blocker", cwd=tmp_path) as proc:
-        code, elapsed = stop(proc)
+        code, elapsed = stop(proc, ready="ready", timeout=60)
     out = proc.output
     assert code == 1, out
     assert "the event loop did not answer the stop" in out
@@ -187,7 +176,7 @@ def test_run_pod_stops_cleanly_whatever_the_wait_time(write: Write, tmp_path: Pa
     write("embedded.py", EMBEDDED_BEANS)
     write("embed.py", EMBEDDER)
     with Proc([sys.executable, "embed.py", wait], cwd=tmp_path) as proc:
-        code, elapsed = stop(proc)
+        code, elapsed = stop(proc, ready="ready", timeout=60)
     out = proc.output
     assert code == 0, out
     assert "run_pod returned 0" in out
@@ -213,7 +202,7 @@ def test_run_pod_returns_when_a_bean_refuses_to_stop_and_never_ends_the_process(
     write("embedded.py", EMBEDDED_BEANS)
     write("refuse.py", REFUSER)
     with Proc([sys.executable, "refuse.py"], cwd=tmp_path) as proc:
-        code, _ = stop(proc)
+        code, _ = stop(proc, ready="ready", timeout=60)
     out = proc.output
     assert code == 0, out  # the embedder's own exit, not one forced by run_pod
     assert "bean #1 (embedded:swallower) refused to stop" in out

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import re
-import signal
 import socket
 import threading
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -39,13 +37,6 @@ def free_port() -> int:
 def start(config: str | Path, env: dict[str, str] | None = None, **kw: object) -> Proc:
     """``aiopod run -c config`` in the examples folder (so its modules import)."""
     return aiopod("run", "-c", str(config), cwd=EXAMPLES, env=env, **kw)
-
-
-def stop(proc: Proc, sig: int = signal.SIGTERM) -> tuple[int, float]:
-    """Send ``sig``; return the exit status and the seconds the pod took to exit."""
-    sent = proc.signal(sig)
-    code = proc.wait()
-    return code, time.monotonic() - sent
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ import pytest
 
 from aiopod.contrib import _net
 from aiopod.contrib.adapter import Adapter
-from tests.contrib.conftest import Write, start, stop
+from tests.contrib.conftest import Write, start
+from tests.proc import stop
 
 ADAPTERS = [
     ("simple", "Server"),

@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from tests.contrib.conftest import STOP_WAIT_TIME, Write, printed, start, stop
+from tests.contrib.conftest import STOP_WAIT_TIME, Write, printed, start
+from tests.proc import stop
 
 
 def test_piped_lines_are_consumed_in_order_and_eof_ends_the_pod() -> None:

@@ -7,7 +7,8 @@ from collections import Counter
 
 import pytest
 
-from tests.contrib.conftest import STOP_WAIT_TIME, Write, start, stop
+from tests.contrib.conftest import STOP_WAIT_TIME, Write, start
+from tests.proc import stop
 
 
 def numbers(out: str, what: str) -> Counter[int]:

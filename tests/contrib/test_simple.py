@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.contrib.conftest import Write, printed, start, stop
+from tests.contrib.conftest import Write, printed, start
+from tests.proc import stop
 
 
 @pytest.mark.parametrize("name", ["SIGTERM", "SIGINT"])

@@ -6,7 +6,8 @@ import socket
 
 import pytest
 
-from tests.contrib.conftest import STOP_WAIT_TIME, Write, free_port, start, stop
+from tests.contrib.conftest import STOP_WAIT_TIME, Write, free_port, start
+from tests.proc import stop
 
 
 def round_trip(port: int, data: bytes) -> tuple[socket.socket, bytes]:

@@ -10,7 +10,8 @@ import urllib.request
 
 import pytest
 
-from tests.contrib.conftest import STOP_WAIT_TIME, Request, Write, free_port, start, stop
+from tests.contrib.conftest import STOP_WAIT_TIME, Request, Write, free_port, start
+from tests.proc import stop
 
 
 def get(port: int, path: str) -> bytes:
