@@ -1,16 +1,21 @@
-"""``frozen()``, the one collector seam: user code runs with the collector on; the lean bean record."""
+"""The pod's one collector seam, seen from beans: bursts run with what existed frozen, user code with the collector on.
+
+A start burst (the pod making its beans) and a burst of ``BEANS`` entries (``load``) leave
+the objects that existed before out of the collector's passes and hand them back after,
+an error included; an application that freezes or disables the collector is left alone.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import gc
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pytest
 
-from aiopod.pod import BeanContext, Pod, pass_context
-from aiopod.pod._collector import frozen
+from aiopod.pod import BeanContext, Pod, load, pass_context
 
 from .helpers import arun, until
 
@@ -24,40 +29,81 @@ def collector_on() -> Iterator[None]:
         gc.disable()
 
 
-def test_frozen_leaves_what_exists_out_and_gives_it_back_even_on_error() -> None:
-    with frozen():
-        assert gc.get_freeze_count() > 0 and gc.isenabled()
-    assert gc.get_freeze_count() == 0
-    with pytest.raises(RuntimeError), frozen():
-        raise RuntimeError("boom")
-    assert gc.get_freeze_count() == 0
+class Node:
+    pass
 
 
-def test_cycles_made_inside_the_block_are_still_collected() -> None:
-    class Node:
-        pass
+def collected_inside() -> bool:
+    """Make a cycle, drop it and collect: True when the collector freed it."""
+    node = Node()
+    node.self = node  # type: ignore[attr-defined]
+    ref = weakref.ref(node)
+    del node
+    gc.collect()
+    return ref() is None
 
-    with frozen():
-        node = Node()
-        node.self = node  # type: ignore[attr-defined]
-        ref = weakref.ref(node)
-        del node
-        gc.collect()
-        assert ref() is None
+
+def start_burst() -> dict[str, Any]:
+    """Run a pod whose class-kind bean is built by the start burst; what its ``__init__`` saw."""
+    seen: dict[str, Any] = {}
+
+    class Built:
+        def __init__(self, context: BeanContext) -> None:
+            seen["frozen"], seen["enabled"] = gc.get_freeze_count(), gc.isenabled()
+            seen["cycle collected"] = collected_inside()
+
+        async def __call__(self) -> None:
+            pass
+
+    pod = Pod()
+    pod.add_bean(Built)
+    assert arun(pod.run()) == 0
+    return seen
+
+
+def test_a_start_burst_leaves_what_exists_out_and_gives_it_back() -> None:
+    before = gc.get_freeze_count()
+    seen = start_burst()
+    assert seen["frozen"] > before and seen["enabled"] is True
+    assert seen["cycle collected"] is True  # cycles made inside the burst are still collected
+    assert gc.get_freeze_count() == before
+
+
+def test_a_burst_of_beans_entries_gives_the_frozen_objects_back_even_on_error() -> None:
+    inside: list[int] = []
+
+    class Checked:
+        def __init__(self, context: BeanContext) -> None:
+            pass
+
+        async def __call__(self) -> None:
+            pass
+
+        @classmethod
+        def check_kwargs(cls, kwargs: Mapping[str, Any]) -> None:
+            inside.append(gc.get_freeze_count())
+            raise RuntimeError("a bug in check_kwargs")
+
+    before = gc.get_freeze_count()
+    with pytest.raises(RuntimeError, match="a bug in check_kwargs"):
+        load(None, options={"BEANS": [{"core": Checked}]})
+    assert len(inside) == 1 and inside[0] > before
+    assert gc.get_freeze_count() == before
 
 
 def test_an_application_that_freezes_or_disables_the_collector_is_left_alone() -> None:
     gc.freeze()
     try:
         frozen_before = gc.get_freeze_count()
-        with frozen():
-            pass
+        seen = start_burst()
+        assert seen["frozen"] == frozen_before  # no freeze of its own on top of the application's
         assert gc.get_freeze_count() == frozen_before  # not unfrozen behind its back
     finally:
         gc.unfreeze()
+    before = gc.get_freeze_count()
     gc.disable()
-    with frozen():
-        assert gc.get_freeze_count() == 0
+    seen = start_burst()
+    assert seen["frozen"] == before and seen["enabled"] is False
     assert not gc.isenabled()
 
 
