@@ -4,34 +4,22 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import struct
 import subprocess
 import sys
+import termios
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pexpect
-
 from aiopod.console import protocol
+from tests.console._pty import TICKER, Console, wait_until
 
-PROMPT = ">>>"
-ACCEPTED = "\x1b[?2004l"  # prompt_toolkit turns bracketed paste off when a line is accepted
-
-BEANS = """
-import asyncio, time
-
-async def ticker(path, **kw):
-    n = 0
-    while True:
-        n += 1
-        with open(path, "a") as f:
-            f.write(f"{n}\\n")
-        await asyncio.sleep(0.01)
+BEANS = (
+    TICKER
+    + """
+import time
 
 async def ready(**kw):
     print("ready", flush=True)
@@ -49,24 +37,7 @@ async def idle(**kw):
     while True:
         await asyncio.sleep(3600)
 """
-
-
-def ticks(path: Path) -> int:
-    return len(path.read_text().split()) if path.exists() else 0
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
-        time.sleep(0.02)  # polling with a deadline
-
-
-def wait_ticking(path: Path, more: int = 10, timeout: float = 15.0) -> None:
-    """The ticker bean advances by ``more`` ticks (the pod's loop runs)."""
-    start = ticks(path)
-    wait_until(lambda: ticks(path) >= start + more, timeout, f"{more} more ticks in {path}")
+)
 
 
 class Pod:
@@ -145,44 +116,20 @@ class Pod:
             self.proc.stdout.close()
 
 
-class Attach:
+class Attach(Console):
     """``aiopod attach`` in a pseudo-terminal."""
 
     def __init__(self, cwd: Path, env: dict[str, str], *args: str, command: list[str] | None = None) -> None:
-        argv = command or [sys.executable, "-m", "aiopod", "attach", "--no-history", *args]
-        self.child = pexpect.spawn(
-            argv[0], argv[1:], cwd=str(cwd), env=env, encoding="utf-8", timeout=20, dimensions=(50, 160)
-        )
+        super().__init__(command or [sys.executable, "-m", "aiopod", "attach", "--no-history", *args], cwd, env)
 
-    def prompt(self) -> None:
-        self.child.expect_exact(PROMPT)
+    def wait_raw(self, timeout: float = 10.0) -> None:
+        """Until the client has put its terminal in raw mode (no line editing, no echo by the tty)."""
 
-    def run(self, line: str, expect: str | None = None) -> str:
-        """Type ``line``, wait for ``expect`` (if given) and the next prompt; return the output."""
-        self.child.sendline(line)
-        self.child.expect_exact(ACCEPTED)
-        before = ""
-        if expect is not None:
-            self.child.expect_exact(expect)
-            before = (self.child.before or "") + expect
-        self.prompt()
-        return before + (self.child.before or "")
+        def raw() -> bool:
+            lflag = termios.tcgetattr(self.child.child_fd)[3]  # the master reads the pty's settings
+            return not lflag & (termios.ICANON | termios.ECHO)
 
-    def exit_status(self, timeout: float = 20) -> int:
-        self.child.expect(pexpect.EOF, timeout=timeout)
-        self.child.close()
-        assert self.child.exitstatus is not None, f"killed by signal {self.child.signalstatus}"
-        return self.child.exitstatus
-
-    @property
-    def seen(self) -> str:
-        """Everything read so far (with pexpect's buffer)."""
-        return (self.child.before or "") + (self.child.buffer or "")
-
-    def close(self) -> None:
-        if self.child.isalive():
-            self.child.kill(signal.SIGKILL)
-            self.child.close(force=True)
+        wait_until(raw, timeout, "the terminal in raw mode")
 
 
 class RawClient:

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.console._attach import BEANS, Attach, Pod, environment, ticks, wait_ticking, wait_until
+from tests.console._attach import BEANS, Attach, Pod, environment
+from tests.console._pty import ticks, wait_ticking, wait_until
 
 Start = Callable[..., Pod]
 Client = Callable[..., Attach]
@@ -215,7 +216,7 @@ def test_sigterm_and_sighup_to_attach_restore_the_terminal(pod: Start, attach: C
         script = f"{sys.executable} -m aiopod attach --no-history; echo status=$?; stty -a"
         a = attach(command=["sh", "-c", script])
         a.prompt()
-        time.sleep(0.2)  # the prompt is drawn: raw mode is on
+        a.wait_raw()  # what the signal must undo
         pid = int(subprocess.check_output(["pgrep", "-P", str(a.child.pid), "-f", "aiopod attach"]).split()[0])
         os.kill(pid, sig)
         a.child.expect_exact(f"attach ended by {sig.name}; the pod runs on")

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from aiopod.console import protocol
-from tests.console._attach import BEANS, Pod, RawClient, environment, rss_kib, wait_ticking
+from tests.console._attach import BEANS, Pod, RawClient, environment, rss_kib
+from tests.console._pty import wait_ticking
 
 
 @pytest.fixture

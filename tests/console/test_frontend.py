@@ -13,19 +13,13 @@ import pexpect
 import pyte
 import pytest
 
+from tests.console._pty import TICKER, shell_argv, spawn, ticks
+
 ROWS, COLUMNS = 30, 100
 
-BEANS = """
-import asyncio
-
-async def ticker(path, **kw):
-    n = 0
-    while True:
-        n += 1
-        with open(path, "a") as f:
-            f.write(f"{n}\\n")
-        await asyncio.sleep(0.01)
-
+BEANS = (
+    TICKER
+    + """
 async def dots(**kw):
     await asyncio.sleep(0.5)
     for _ in range(10):
@@ -33,6 +27,7 @@ async def dots(**kw):
         await asyncio.sleep(0.1)
     print("|" + "end", flush=True)
 """
+)
 
 VI_AND_STATUS_BAR = """
 def configure(repl):
@@ -41,17 +36,13 @@ def configure(repl):
 """
 
 
-def _ticks(path: Path) -> int:
-    return len(path.read_text().split()) if path.exists() else 0
-
-
 def _wait_frozen(path: Path, timeout: float = 30) -> None:
     """Until the ticker bean has not ticked for half a second."""
     deadline = time.monotonic() + timeout
-    last = _ticks(path)
+    last = ticks(path)
     while time.monotonic() < deadline:
         time.sleep(0.5)  # the interval that counts as frozen, not a synchronisation
-        now = _ticks(path)
+        now = ticks(path)
         if now == last:
             return
         last = now
@@ -81,15 +72,7 @@ class Screen:
         env = {**os.environ, "TERM": "xterm", "HOME": str(cwd), "XDG_CONFIG_HOME": str(cwd / "config")}
         for name in ("PTPYTHON_CONFIG_HOME", "PROMPT_TOOLKIT_NO_CPR"):
             env.pop(name, None)
-        self.child = pexpect.spawn(
-            sys.executable,
-            ["-m", "aiopod", "shell", "--no-history", "--stop-wait-time", "1", *args],
-            cwd=str(cwd),
-            env=env,
-            encoding="utf-8",
-            timeout=30,
-            dimensions=(ROWS, COLUMNS),
-        )
+        self.child = spawn(shell_argv(*args), cwd, env, timeout=30, dimensions=(ROWS, COLUMNS))
         self.screen = _Terminal(self.child)
         self.stream = pyte.Stream(self.screen)
 
@@ -148,18 +131,18 @@ def shell(tmp_path: Path) -> Iterator[Callable[..., Screen]]:
 
 
 def test_ctrl_c_stops_a_statement_that_blocks_the_loop(shell: Callable[..., Screen], tmp_path: Path) -> None:
-    ticks = tmp_path / "ticks.txt"
-    sh = shell(f"beans.ticker:path={ticks}")
+    tick_file = tmp_path / "ticks.txt"
+    sh = shell(f"beans.ticker:path={tick_file}")
     sh.wait_prompt()
     sh.type("print('blo' + 'cking')\r")
     sh.type("while True: pass\r")  # typed ahead: it runs after the print
     sh.wait_text("blocking")
-    _wait_frozen(ticks)  # the statement holds the loop: the ticker bean stops
+    _wait_frozen(tick_file)  # the statement holds the loop: the ticker bean stops
     sh.type("\x03")  # Ctrl-C
     sh.wait_text("KeyboardInterrupt")
     sh.wait_prompt()
-    resumed = _ticks(ticks)
-    sh.wait(lambda: _ticks(ticks) > resumed + 20, "the ticker to tick again")
+    resumed = ticks(tick_file)
+    sh.wait(lambda: ticks(tick_file) > resumed + 20, "the ticker to tick again")
     sh.type("'re' + 'sumed'\r")
     sh.wait_text("'resumed'")
     sh.type("\x04")
@@ -167,14 +150,14 @@ def test_ctrl_c_stops_a_statement_that_blocks_the_loop(shell: Callable[..., Scre
 
 
 def test_help_prints_into_the_console_without_a_pager(shell: Callable[..., Screen], tmp_path: Path) -> None:
-    ticks = tmp_path / "ticks.txt"
-    sh = shell(f"beans.ticker:path={ticks}")
+    tick_file = tmp_path / "ticks.txt"
+    sh = shell(f"beans.ticker:path={tick_file}")
     sh.wait_prompt()
     sh.type("help(len)\r")
     sh.wait_text("Return the number of items in a container.")
     sh.wait_prompt()  # back at the prompt without a key pressed: no pager waits for "q"
-    before = _ticks(ticks)
-    sh.wait(lambda: _ticks(ticks) > before + 20, "the ticker to go on ticking")
+    before = ticks(tick_file)
+    sh.wait(lambda: ticks(tick_file) > before + 20, "the ticker to go on ticking")
     assert "(END)" not in sh.text and "lines 1-" not in sh.text
     sh.type("\x04")
     assert sh.exit_status() == 0

@@ -5,27 +5,17 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pexpect
 import pytest
 
-PROMPT = ">>>"
-ACCEPTED = "\x1b[?2004l"
+from tests.console._pty import TICKER, Console, shell_argv, shell_environment, ticks, wait_until
 
-BEANS = """
-import asyncio
+BEANS = (
+    TICKER
+    + """
 from aiopod import pass_context
-
-async def ticker(path, **kw):
-    n = 0
-    while True:
-        n += 1
-        with open(path, "a") as f:
-            f.write(f"{n}\\n")
-        await asyncio.sleep(0.01)
 
 @pass_context
 async def worker(context, **kw):
@@ -46,52 +36,15 @@ async def short(**kw):
     await asyncio.sleep(0.2)
     print("short " + "done", flush=True)
 """
+)
 
 
-def _count(path: Path) -> int:
-    return len(path.read_text().split()) if path.exists() else 0
-
-
-class Shell:
-    """One console session in a pseudo-terminal."""
+class Shell(Console):
+    """One ``aiopod shell`` session in a pseudo-terminal, at its first prompt."""
 
     def __init__(self, cwd: Path, *args: str) -> None:
-        env = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "PYTHONUNBUFFERED": "1"}
-        self.child = pexpect.spawn(
-            sys.executable,
-            ["-m", "aiopod", "shell", "--no-history", "--stop-wait-time", "1", *args],
-            cwd=str(cwd),
-            env=env,
-            encoding="utf-8",
-            timeout=15,
-            dimensions=(50, 160),
-        )
+        super().__init__(shell_argv(*args), cwd, shell_environment(), timeout=15)
         self.prompt()
-
-    def prompt(self) -> None:
-        self.child.expect(PROMPT)
-
-    def run(self, line: str, expect: str | None = None) -> str:
-        """Type ``line``, wait for ``expect`` (if given) and the next prompt; return the output."""
-        self.child.sendline(line)
-        # The prompt is redrawn with every key typed, so ">>>" alone could match the echo:
-        # first wait for the input to be accepted (prompt_toolkit turns bracketed paste off).
-        self.child.expect_exact(ACCEPTED)
-        if expect is not None:
-            self.child.expect_exact(expect)
-        before = self.child.before or ""
-        self.prompt()
-        return before + (self.child.before or "")
-
-    def exit_status(self, timeout: float = 15) -> int:
-        self.child.expect(pexpect.EOF, timeout=timeout)
-        self.child.close()
-        assert self.child.exitstatus is not None, f"killed by signal {self.child.signalstatus}"
-        return self.child.exitstatus
-
-    def close(self) -> None:
-        if self.child.isalive():
-            self.child.terminate(force=True)
 
 
 @pytest.fixture
@@ -109,12 +62,9 @@ def shell(tmp_path: Path) -> Iterator[Callable[..., Shell]]:
 
 
 def test_beans_keep_ticking_while_the_prompt_waits(shell: Callable[..., Shell], tmp_path: Path) -> None:
-    ticks = tmp_path / "ticks.txt"
-    sh = shell(f"beans.ticker:path={ticks}")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and _count(ticks) < 50:
-        time.sleep(0.05)  # polling a file the bean writes, with a deadline
-    assert _count(ticks) >= 50  # 50 ticks of 10 ms while nobody types
+    tick_file = tmp_path / "ticks.txt"
+    sh = shell(f"beans.ticker:path={tick_file}")
+    wait_until(lambda: ticks(tick_file) >= 50, 10, "50 ticks of 10 ms while nobody types")
     sh.child.sendeof()
     assert sh.exit_status() == 0
 
@@ -212,17 +162,11 @@ def test_history_persists_across_sessions(tmp_path: Path) -> None:
     (tmp_path / "beans.py").write_text(BEANS)
     env = {**os.environ, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm", "XDG_STATE_HOME": str(tmp_path / "state")}
     for statement in ("first_value = 6 * 7", "second_value = 7 * 6"):
-        child = pexpect.spawn(
-            sys.executable, ["-m", "aiopod", "shell"], cwd=str(tmp_path), env=env, encoding="utf-8", timeout=15
-        )
-        child.expect(PROMPT)
-        child.sendline(statement)
-        child.expect_exact(ACCEPTED)
-        child.expect(PROMPT)
-        child.sendeof()
-        child.expect(pexpect.EOF)
-        child.close()
-        assert child.exitstatus == 0
+        console = Console([sys.executable, "-m", "aiopod", "shell"], tmp_path, env, timeout=15)  # history on
+        console.prompt()
+        console.run(statement)
+        console.child.sendeof()
+        assert console.exit_status() == 0
     history = (tmp_path / "state" / "aiopod" / "history").read_text()
     assert "first_value = 6 * 7" in history and "second_value = 7 * 6" in history
 

@@ -80,8 +80,7 @@ class Pod:
 
     def ask(self, expression: str) -> str:
         """The value of ``expression`` in the pod, read through a console session (the probe's, if any)."""
-        raw = Raw(self.probe_port or self.port)
-        raw.read_until(">>>")
+        raw = Raw.at_prompt(self.probe_port or self.port)
         raw.send(f"print('AN' + 'SWER:', {expression}, ':END')\r")
         screen = raw.read_until(" :END")
         raw.close()
@@ -200,8 +199,20 @@ class Raw:
             self.screen += data.decode(errors="replace")
         return False
 
+    @classmethod
+    def at_prompt(cls, port: int) -> Raw:
+        """A new session, once it shows its first prompt."""
+        raw = cls(port)
+        raw.read_until(">>>")
+        return raw
+
     def send(self, text: str) -> None:
         self.sock.sendall(text.encode())
+
+    def run(self, line: str, expect: str, timeout: float = 10) -> str:
+        """Type ``line`` and Enter; wait until ``expect`` has been received."""
+        self.send(line + "\r")
+        return self.read_until(expect, timeout)
 
     def close(self) -> None:
         self.sock.close()
@@ -246,14 +257,10 @@ def test_real_telnet_client_gets_the_console_namespace(start_pod: Callable[..., 
 
 def test_two_sessions_have_their_own_variables_and_output(start_pod: Callable[..., Pod]) -> None:
     pod = start_pod()
-    a, b = Raw(pod.port), Raw(pod.port)
-    a.read_until(">>>")
-    b.read_until(">>>")
+    a, b = Raw.at_prompt(pod.port), Raw.at_prompt(pod.port)
     a.send("secret = 40 + 2\r")
-    a.send("print('from ' + 'A', secret)\r")
-    a.read_until("from A 42")
-    b.send("print('B sees', 'secret' in globals())\r")
-    b.read_until("B sees False")
+    a.run("print('from ' + 'A', secret)", "from A 42")
+    b.run("print('B sees', 'secret' in globals())", "B sees False")
     assert "from A" not in b.screen
     assert "from A" not in pod.proc.output  # print() went to the session, not the server's stdout
     a.send("exit()\r")
@@ -280,8 +287,7 @@ def test_password_right_wrong_and_never_logged(start_pod: Callable[..., Pod]) ->
     right = login(pod.port, "s3cret-pw")  # the same host tries again at once: its turn comes later
     right.read_until(">>>")
     assert time.monotonic() - started >= 0.9
-    right.send("print('in' + 'side')\r")
-    right.read_until("inside")
+    right.run("print('in' + 'side')", "inside")
     right.close()
     again = login(pod.port, "s3cret-pw")  # a right password clears the host's record: no wait
     started = time.monotonic()
@@ -363,8 +369,7 @@ def test_slow_connections_do_not_lock_out_logins(start_pod: Callable[..., Pod], 
         for n in range(5):
             raw = login(pod.port, "pw")  # from 127.0.0.1
             raw.read_until(">>>")
-            raw.send(f"print('login', {n} + 100)\r")
-            raw.read_until(f"login {n + 100}")
+            raw.run(f"print('login', {n} + 100)", f"login {n + 100}")
             raw.close()
     finally:
         stop.set()
@@ -383,10 +388,14 @@ def test_password_is_not_in_the_config_or_the_environment(tmp_path: Path) -> Non
         proc.wait_for("telnet console listening on")
         raw = login(port, "env-secret-77")
         raw.read_until(">>>")
-        raw.send("import os; print('seen:', 'TELNET_PASSWORD' in config, os.environ.get('AIOPOD_TELNET_PASSWORD'))\r")
-        raw.read_until("seen: False None")
-        raw.send("b = bean('telnet'); print('in' + 'stance:', 'env-secret-77' in repr([vars(b.instance), b.kwargs]))\r")
-        raw.read_until("instance: False")
+        raw.run(
+            "import os; print('seen:', 'TELNET_PASSWORD' in config, os.environ.get('AIOPOD_TELNET_PASSWORD'))",
+            "seen: False None",
+        )
+        raw.run(
+            "b = bean('telnet'); print('in' + 'stance:', 'env-secret-77' in repr([vars(b.instance), b.kwargs]))",
+            "instance: False",
+        )
         raw.close()
     finally:
         proc.kill()
@@ -415,8 +424,7 @@ def test_remote_keys_cannot_suspend_the_pod_or_start_programs(start_pod: Callabl
     editor.chmod(0o755)
     shell_ran = tmp_path / "shell-ran.txt"
     pod = start_pod(env={"EDITOR": str(editor), "VISUAL": str(editor)}, own_group=True)
-    raw = Raw(pod.port)
-    raw.read_until(">>>")
+    raw = Raw.at_prompt(pod.port)
     raw.send("\x1a")  # Ctrl-Z: would SIGTSTP the pod's whole process group
     raw.read_until("Ctrl-Z (suspend) is off in a remote session")
     assert pod.beating(), "the pod stopped beating after Ctrl-Z"
@@ -425,8 +433,7 @@ def test_remote_keys_cannot_suspend_the_pod_or_start_programs(start_pod: Callabl
     raw.send(f"\x1b!touch {shell_ran}\r")  # Meta-! then Enter: would run a shell command
     raw.read_until("running a system command is off")
     raw.send("\x03")
-    raw.send("print('still', 'here')\r")
-    raw.read_until("still here")
+    raw.run("print('still', 'here')", "still here")
     assert pod.beating(), "the pod stopped beating"
     state = Path(f"/proc/{pod.proc.popen.pid}/stat").read_text().split(")")[1].split()[0]
     assert state != "T", "the pod is stopped"
@@ -465,8 +472,7 @@ def test_sessions_opened_and_closed_leave_nothing_behind(start_pod: Callable[...
     pod = start_pod(probe=True)
 
     def session(n: int) -> None:
-        raw = Raw(pod.port)
-        raw.read_until(">>>")
+        raw = Raw.at_prompt(pod.port)
         if n % 2:
             raw.send("exit()\r")
             assert raw.closed()
@@ -529,10 +535,8 @@ def test_silent_connections_and_garbage_leave_the_pod_healthy(start_pod: Callabl
         garbage.sendall(b"\xff\xfa\x18" + payload + b"\x00" * 1024)
     except (BrokenPipeError, ConnectionResetError):
         pass  # the server may close it part way: that is the point
-    session = Raw(pod.port)
-    session.read_until(">>>")
-    session.send("print('healthy', 20 + 1)\r")
-    session.read_until("healthy 21")
+    session = Raw.at_prompt(pod.port)
+    session.run("print('healthy', 20 + 1)", "healthy 21")
     for sock in silent:  # the silent ones are closed: evicted (16 per host wait at most) or at login_timeout
         sock.settimeout(10)
         try:
@@ -561,8 +565,7 @@ def test_http_looking_input_is_closed_and_never_evaluated(start_pod: Callable[..
 
 def test_max_sessions_tells_the_next_client(start_pod: Callable[..., Pod]) -> None:
     pod = start_pod(max_sessions=1)
-    first = Raw(pod.port)
-    first.read_until(">>>")
+    first = Raw.at_prompt(pod.port)
     second = Raw(pod.port)
     second.read_until("too many sessions")
     assert second.closed()
@@ -572,10 +575,8 @@ def test_max_sessions_tells_the_next_client(start_pod: Callable[..., Pod]) -> No
 def test_client_vanishing_cancels_its_statement(start_pod: Callable[..., Pod]) -> None:
     pod = start_pod()
     flag = pod.tmp / "nap.txt"
-    raw = Raw(pod.port)
-    raw.read_until(">>>")
-    raw.send(f"import beans; print('nap' + 'ping'); await beans.sleeper({str(flag)!r})\r")
-    raw.read_until("napping")
+    raw = Raw.at_prompt(pod.port)
+    raw.run(f"import beans; print('nap' + 'ping'); await beans.sleeper({str(flag)!r})", "napping")
     raw.close()
     deadline = time.monotonic() + 5
     while not flag.exists() and time.monotonic() < deadline:
@@ -585,11 +586,9 @@ def test_client_vanishing_cancels_its_statement(start_pod: Callable[..., Pod]) -
 
 def test_sigint_still_stops_the_pod_after_console_statements(start_pod: Callable[..., Pod]) -> None:
     pod = start_pod()
-    raw = Raw(pod.port)
-    raw.read_until(">>>")
+    raw = Raw.at_prompt(pod.port)
     for i in range(3):
-        raw.send(f"print({i} + 500)\r")
-        raw.read_until(str(i + 500))
+        raw.run(f"print({i} + 500)", str(i + 500))
     sent = pod.proc.signal(signal.SIGINT)
     raw.read_until("goodbye")
     assert pod.proc.wait() == 0
@@ -620,24 +619,17 @@ def test_attach_round_trip_and_refused_connection(start_pod: Callable[..., Pod])
 
 def test_a_session_owns_its_output(start_pod: Callable[..., Pod]) -> None:
     pod = start_pod()
-    a, b = Raw(pod.port), Raw(pod.port)
-    a.read_until(">>>")
-    b.read_until(">>>")
-    a.send("import pprint, sys; pprint.pprint({'pp': 'A' * 3}); sys.stdout.write('wr' + 'ote-A\\n')\r")
-    a.read_until("wrote-A")
+    a, b = Raw.at_prompt(pod.port), Raw.at_prompt(pod.port)
+    a.run("import pprint, sys; pprint.pprint({'pp': 'A' * 3}); sys.stdout.write('wr' + 'ote-A\\n')", "wrote-A")
     assert "{'pp': 'AAA'}" in a.screen
-    a.send("help(len)\r")
-    a.read_until("Return the number of items")
-    a.send("1 / 0\r")
-    a.read_until("ZeroDivisionError")
+    a.run("help(len)", "Return the number of items")
+    a.run("1 / 0", "ZeroDivisionError")
     a.send("import asyncio\r")
     a.send("async def later():\r")
     a.send("await asyncio.sleep(0.3); print('from a ' + 'task of A')\r\r")
-    a.read_until(">>>")
     a.send("t = asyncio.ensure_future(later())\r")
     a.read_until("from a task of A")  # printed while A's prompt waits
-    b.send("print('B ' + 'here')\r")
-    b.read_until("B here")
+    b.run("print('B ' + 'here')", "B here")
     b.send("h()\r")  # says what leaving and stopping mean in a remote session
     b.read_until("leave this session (also Ctrl-D); the pod runs on")
     assert "stop the POD for everyone" in b.screen
@@ -650,18 +642,15 @@ def test_a_session_owns_its_output(start_pod: Callable[..., Pod]) -> None:
 
 def test_ctrl_c_stops_a_statement_that_blocks_the_loop(start_pod: Callable[..., Pod]) -> None:
     pod = start_pod()
-    raw = Raw(pod.port)
-    raw.read_until(">>>")
-    raw.send("print('spin' + 'ning'); n = 0\r")
-    raw.read_until("spinning")
+    raw = Raw.at_prompt(pod.port)
+    raw.run("print('spin' + 'ning'); n = 0", "spinning")
     raw.send("while True: n += 1\r")
     time.sleep(0.3)  # let the loop be stuck in it (nothing to wait on: the loop is blocked)
     assert not pod.beating(within=0.5), "the statement did not block the loop"
     raw.send("\x03")
     raw.read_until("KeyboardInterrupt")
     assert pod.beating(), "the heartbeat did not resume"
-    raw.send("print('alive', n > 0)\r")
-    raw.read_until("alive True")
+    raw.run("print('alive', n > 0)", "alive True")
     raw.close()
     pod.proc.signal(signal.SIGTERM)
     assert pod.proc.wait() == 0
@@ -680,15 +669,13 @@ def test_opening_sessions_and_typing_do_not_stall_the_pod(start_pod: Callable[..
     _, _, lost_before = beats(pod.beat)
     sessions = []
     for n in range(10):
-        session = Raw(pod.port)
-        session.read_until(">>>")
+        session = Raw.at_prompt(pod.port)
         for char in f"x{n} = [pod.beans, 'text', {n}]":
             session.send(char)  # one key at a time, each redrawn on the server
         session.send("\r")
         sessions.append(session)
     for session in sessions:
-        session.send("print('ty' + 'ped')\r")
-        session.read_until("typed")
+        session.run("print('ty' + 'ped')", "typed")
         session.close()
     cpu = loop_thread_cpu(pod.proc.popen.pid) - cpu_before
     worst, _, lost = beats(pod.beat)
@@ -701,8 +688,7 @@ def test_opening_sessions_and_typing_do_not_stall_the_pod(start_pod: Callable[..
 @needs_telnet
 def test_stop_asks_first_and_no_keeps_the_pod_running(start_pod: Callable[..., Pod]) -> None:
     pod = start_pod()
-    other = Raw(pod.port)
-    other.read_until(">>>")
+    other = Raw.at_prompt(pod.port)
     child = telnet(pod.port)
     child.sendline("h()")
     child.expect_exact("leave this session (also Ctrl-D); the pod runs on")
@@ -731,8 +717,7 @@ def test_stop_asks_first_and_no_keeps_the_pod_running(start_pod: Callable[..., P
 
 def test_stop_confirm_true_stops_at_once(start_pod: Callable[..., Pod]) -> None:
     pod = start_pod()
-    raw = Raw(pod.port)
-    raw.read_until(">>>")
+    raw = Raw.at_prompt(pod.port)
     raw.send("stop(confirm=True)\r")
     assert raw.closed()
     assert pod.proc.wait() == 0
@@ -741,13 +726,10 @@ def test_stop_confirm_true_stops_at_once(start_pod: Callable[..., Pod]) -> None:
 
 def test_ctrl_c_at_the_stop_question_keeps_the_pod_running(start_pod: Callable[..., Pod]) -> None:
     pod = start_pod()
-    raw = Raw(pod.port)
-    raw.read_until(">>>")
-    raw.send("stop()\r")
-    raw.read_until("Stop the pod? [y/N]")
+    raw = Raw.at_prompt(pod.port)
+    raw.run("stop()", "Stop the pod? [y/N]")
     raw.send("\x03")
     raw.read_until("KeyboardInterrupt (the statement was cancelled; the pod runs on)")
-    raw.send("print('still' + ' here')\r")
-    raw.read_until("still here")
+    raw.run("print('still' + ' here')", "still here")
     assert pod.beating()
     assert pod.proc.popen.poll() is None
