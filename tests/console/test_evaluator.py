@@ -59,14 +59,20 @@ async def guest(pod):
                        ticks_while=frozen, ticks_after=ticks - after)
             else:
                 out.clear()
-                outcome = session.run(source, 10)
-                time.sleep(0.1)  # tasks the statement started may still print
+                until, statement = "", source
+                if source.startswith("UNTIL "):  # "UNTIL text|statement": its tasks print text after it returns
+                    until, _, statement = source[len("UNTIL "):].partition("|")
+                outcome = session.run(statement, 10)
+                deadline = time.monotonic() + 10
+                while until not in "".join(out) and time.monotonic() < deadline:
+                    time.sleep(0.01)  # polling the session's output, with a deadline
                 report(source=source, status=outcome.status, text=outcome.text, out="".join(out))
 
     await asyncio.to_thread(front)
     report(source="-", running=pod.running)
 
-sys.exit(run_pod(load(None, (), {}), keep_alive=True, guest=guest))
+# The beans never end by themselves: the stop after the guest cancels them, without waiting.
+sys.exit(run_pod(load(None, (), {"STOP_WAIT_TIME": 0}), keep_alive=True, guest=guest))
 """
 
 
@@ -135,7 +141,8 @@ def test_output_of_the_statement_and_its_tasks_goes_to_the_session_only(tmp_path
         tmp_path,
         "print('to ' + 'me'); import sys; sys.stderr.write('err' + 'or\\n')",
         "import pprint; pprint.pprint({'k': 1})",
-        "t = asyncio.ensure_future(asyncio.sleep(0.01)); t.add_done_callback(lambda _: print('from ' + 'task'))",
+        "UNTIL from task|t = asyncio.ensure_future(asyncio.sleep(0.01)); "
+        "t.add_done_callback(lambda _: print('from ' + 'task'))",
         "help(len)",
     )
     printed, pprinted, task, helped = (r["out"] for r in results[:4])
