@@ -106,8 +106,10 @@ def test_plugin_fixtures_work_in_a_users_test_suite(pytester: pytest.Pytester) -
 def test_subprocess_helper_reports_output_when_text_never_comes(
     aiopod_process: Callable[..., Proc], write: Callable[[str, str], Path]
 ) -> None:
-    write("quiet.py", "import asyncio\nasync def main(**kw):\n    await asyncio.sleep(3600)\n")
+    quiet = "import asyncio\nasync def main(**kw):\n    print('up', flush=True)\n    await asyncio.sleep(3600)\n"
+    write("quiet.py", quiet)
     proc = aiopod_process("run", "--stop-wait-time", "0.1", "quiet:main")
+    proc.wait_for("up")  # the pod handles SIGTERM from here on (a SIGTERM sent earlier kills the interpreter)
     with pytest.raises(AssertionError, match="did not appear"):
         proc.wait_for("never printed", timeout=0.5)
     proc.signal(signal.SIGTERM)
