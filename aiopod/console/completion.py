@@ -6,17 +6,22 @@ first completion, several per key after) shows up as their lag. The common case 
 dotted name such as ``pod.`` or ``asyncio.sl`` — is answered here from the objects
 themselves, looked up without running their code (``inspect.getattr_static``); jedi answers
 a Tab this cannot answer (calls, expressions); while typing, nothing is offered there.
+
+What the namespace answers is computed at once on the console's loop (``ConsoleCompleter``);
+only jedi and path completion go to a worker thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import contextvars
 import inspect
 import keyword
 import re
 import sys
 import types
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncGenerator, Callable, Iterable
 from typing import Any
 
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
@@ -60,6 +65,13 @@ class BeanLabelCompleter(Completer):
             if label.startswith(prefix):
                 yield Completion(label + quote, start_position=-len(prefix), display=label, display_meta="bean")
 
+    def answers_at_once(self, document: Document, complete_event: CompleteEvent) -> bool:
+        """Whether the answer needs neither jedi nor the file system (see ``ConsoleCompleter``)."""
+        if _BEAN_ARG.search(document.text_before_cursor) or _SIGNAL_LABEL.search(document.text_before_cursor):
+            return True
+        answers = getattr(self.fallback, "answers_at_once", None)
+        return answers is not None and bool(answers(document, complete_event))
+
 
 class NamespaceCompleter(Completer):
     """Dotted names from the live namespace; everything else goes to ``fallback`` (jedi)."""
@@ -67,20 +79,37 @@ class NamespaceCompleter(Completer):
     def __init__(self, get_namespace: Callable[[], dict[str, Any]], fallback: Completer) -> None:
         self.get_namespace = get_namespace
         self.fallback = fallback
+        #: The last answer of ``answers_at_once``, used by the ``get_completions`` that follows it.
+        self._last: tuple[tuple[str, bool], list[Completion] | None] | None = None
+
+    def answers_at_once(self, document: Document, complete_event: CompleteEvent) -> bool:
+        """Whether the answer needs neither jedi nor the file system (see ``ConsoleCompleter``)."""
+        line = document.current_line_before_cursor
+        if _in_string(line):
+            return False
+        completions = self._answer(line, complete_event)
+        self._last = (line, complete_event.completion_requested), completions
+        return completions is not None or not complete_event.completion_requested
 
     def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
         line = document.current_line_before_cursor
         if _in_string(line):  # paths: ptpython's own
             yield from self.fallback.get_completions(document, complete_event)
             return
-        if _IMPORT.match(line):
-            completions = None if complete_event.completion_requested else _imported(line)
+        last, self._last = self._last, None
+        if last is not None and last[0] == (line, complete_event.completion_requested):
+            completions = last[1]
         else:
-            completions = self.complete(line, complete_event)
+            completions = self._answer(line, complete_event)
         if completions is not None:
             yield from completions
         elif complete_event.completion_requested:  # Tab: jedi, however long it takes
             yield from self.fallback.get_completions(document, complete_event)
+
+    def _answer(self, line: str, complete_event: CompleteEvent) -> list[Completion] | None:
+        if _IMPORT.match(line):
+            return None if complete_event.completion_requested else _imported(line)
+        return self.complete(line, complete_event)
 
     def complete(self, line: str, complete_event: CompleteEvent) -> list[Completion] | None:
         """The completions of the dotted name before the cursor, or None when jedi should answer."""
@@ -120,6 +149,38 @@ class NamespaceCompleter(Completer):
             meta = _kind(_static(owner, name))
         display = name + "()" if meta == "function" else name
         return Completion(name, -len(prefix), display=display, display_meta=meta)
+
+
+class ConsoleCompleter(Completer):
+    """The input buffer's completer: answers the namespace gives at once, on the console's loop.
+
+    ptpython completes in a worker thread (``ThreadedCompleter``) that hands each
+    completion back through a queue: for an answer the namespace gives in 0.1-3 ms of CPU,
+    a thread hop per key, the GIL passed back and forth, and a second redraw of the prompt
+    when the completions arrive after the key's own. Computed in the key's callback, they
+    are drawn with it. What ``answers_at_once(document, event)`` declines (jedi, paths) is
+    still computed in a worker thread, all at once, so the prompt keeps drawing meanwhile.
+    """
+
+    def __init__(self, completer: Completer, answers_at_once: Callable[[Document, CompleteEvent], bool]) -> None:
+        self.completer = completer
+        self.answers_at_once = answers_at_once
+
+    def get_completions(self, document: Document, complete_event: CompleteEvent) -> Iterable[Completion]:
+        return self.completer.get_completions(document, complete_event)
+
+    async def get_completions_async(
+        self, document: Document, complete_event: CompleteEvent
+    ) -> AsyncGenerator[Completion, None]:
+        if self.answers_at_once(document, complete_event):
+            completions = list(self.completer.get_completions(document, complete_event))
+        else:
+            context = contextvars.copy_context()  # the application, for completers that ask for it
+            completions = await asyncio.get_running_loop().run_in_executor(
+                None, context.run, lambda: list(self.completer.get_completions(document, complete_event))
+            )
+        for completion in completions:
+            yield completion
 
 
 def _imported(line: str) -> list[Completion]:
@@ -198,4 +259,4 @@ def _kind(value: Any) -> str:
     return "instance"
 
 
-__all__ = ["BeanLabelCompleter", "NamespaceCompleter"]
+__all__ = ["BeanLabelCompleter", "ConsoleCompleter", "NamespaceCompleter"]

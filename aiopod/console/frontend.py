@@ -35,7 +35,7 @@ from pygments.lexers import PythonLexer, PythonTracebackLexer  # type: ignore[im
 
 from ..pod import Pod
 from . import _layout
-from .completion import BeanLabelCompleter, NamespaceCompleter
+from .completion import BeanLabelCompleter, ConsoleCompleter, NamespaceCompleter
 from .evaluator import Outcome, Session
 
 #: Output that arrives while the prompt is drawn is gathered for this long, then drawn
@@ -171,6 +171,12 @@ class ConsoleRepl(PythonRepl):
         # Off the main thread prompt_toolkit polls the terminal's size twice a second;
         # the main thread forwards SIGWINCH instead (``Frontend.resized``).
         self.app.terminal_size_polling_interval = None
+        self.default_buffer.completer = ConsoleCompleter(self._completer, self._answers_at_once)
+
+    def _answers_at_once(self, document: Document, complete_event: CompleteEvent) -> bool:
+        # ``self.completer`` may be the person's own (ptpython config): theirs runs in a thread.
+        answers = getattr(self.completer, "answers_at_once", None)
+        return answers is not None and bool(answers(document, complete_event))
 
     def _on_input_timeout(self, buff: Any) -> None:
         # ptpython asks jedi for signatures in a worker thread on every key, shown or not.
