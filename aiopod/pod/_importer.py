@@ -106,35 +106,39 @@ def _where(exc: BaseException) -> str:
 def qualified_name(obj: Any) -> str:
     """A readable ``module:qualname`` for an object given directly instead of by string."""
     if inspect.iscoroutine(obj):  # coroutine objects have no __module__
-        module = _coroutine_module(obj)
-    elif not isinstance(getattr(obj, "__qualname__", None), str):  # a value (5, "x"), not a function or class
+        return coroutine_name(obj)
+    if not isinstance(getattr(obj, "__qualname__", None), str):  # a value (5, "x"), not a function or class
         text = repr(obj)
         return text if len(text) <= 60 else text[:57] + "..."
-    else:
-        module = getattr(obj, "__module__", None) or "?"
+    module = getattr(obj, "__module__", None) or "?"
     return f"{module}:{obj.__qualname__}"
 
 
-#: The module of each coroutine function's code seen so far. Reading ``cr_frame`` makes a
-#: frame object, and one collected object more per bean is what made a pod starting a bean
-#: per job run a collection every 100 beans (issue 14). A code object runs in the globals
-#: of the module that compiled it (only ``types.FunctionType(code, other_globals)`` would
-#: differ). Emptied past ``_MODULES_KEPT`` so that code compiled at run time (the console)
-#: is not kept for ever.
-_MODULES: dict[CodeType, str] = {}
-_MODULES_KEPT = 256
+#: ``module:qualname`` of the coroutines seen so far, by qualname, with the code they ran:
+#: a pod starting a bean per job names each one, and building the name cost more than the
+#: rest of adding the bean (issue 14). The module is that of the globals the code runs in
+#: (only ``types.FunctionType(code, other_globals)`` would differ), read once per code from
+#: the coroutine's frame: reading ``cr_frame`` makes a frame object, and one collected
+#: object more per bean made a pod starting a bean per job run a collection every 100
+#: beans. The code is checked because functions in two modules may share a qualname (a
+#: qualname string's hash is cached, a code object's is not). Emptied past ``_NAMES_KEPT``
+#: so that code compiled at run time (the console) is not kept for ever.
+_NAMES: dict[str, tuple[CodeType, str]] = {}
+_NAMES_KEPT = 256
 
 
-def _coroutine_module(coro: Any) -> str:
-    """The ``__name__`` of the globals ``coro``'s code runs in (``?`` if it has ended unseen)."""
+def coroutine_name(coro: Any) -> str:
+    """``module:qualname`` of a coroutine object (module ``?`` if it has ended unseen)."""
+    qualname = coro.__qualname__
+    known = _NAMES.get(qualname)
     code = coro.cr_code
-    module = _MODULES.get(code)
-    if module is None:
-        frame = coro.cr_frame
-        if frame is None:
-            return "?"
-        module = str(frame.f_globals.get("__name__", "?"))
-        if len(_MODULES) >= _MODULES_KEPT:
-            _MODULES.clear()
-        _MODULES[code] = module
-    return module
+    if known is not None and known[0] is code:
+        return known[1]
+    frame = coro.cr_frame
+    if frame is None:
+        return f"?:{qualname}"
+    name = f"{frame.f_globals.get('__name__', '?')}:{qualname}"
+    if len(_NAMES) >= _NAMES_KEPT:
+        _NAMES.clear()
+    _NAMES[qualname] = (code, name)
+    return name

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import gc
 import inspect
 import sys
 import time
 from collections.abc import Coroutine, Mapping
+from itertools import repeat
+from operator import is_
 from types import FrameType, MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,11 @@ class BeanState(enum.StrEnum):
 
 
 ENDED = frozenset({BeanState.FINISHED, BeanState.FAILED, BeanState.CANCELLED})
+# What the per-bean paths compare with: on Python 3.11 reading a member off an enum class
+# goes through ``EnumType.__getattr__``'s slow lookup (~90 ns; a module global is ~15 ns),
+# and a pod starting a bean per job reads several per bean (issue 14).
+PENDING, RUNNING, RESTARTING = BeanState.PENDING, BeanState.RUNNING, BeanState.RESTARTING
+FINISHED, FAILED, CANCELLED = BeanState.FINISHED, BeanState.FAILED, BeanState.CANCELLED
 #: The kwargs of every bean that has none (one shared object, not an empty dict per bean).
 NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 
@@ -43,6 +49,9 @@ class Kind(enum.StrEnum):
     FUNCTION = "coroutine function"
     CLASS = "class with async __call__"
     PASS_CONTEXT = "@pass_context function"
+
+
+COROUTINE, FUNCTION, CLASS = Kind.COROUTINE, Kind.FUNCTION, Kind.CLASS
 
 
 def classify(obj: Any) -> Kind:
@@ -120,7 +129,7 @@ class Bean:
         self.label = label
         self.kwargs = kwargs or NO_KWARGS
         self.restart = restart
-        self.state = BeanState.PENDING
+        self.state = PENDING
         self.restarts = 0
         self.exception: BaseException | None = None
         self.started_at: float | None = None
@@ -140,24 +149,24 @@ class Bean:
     @property
     def runs_once(self) -> bool:
         """A coroutine-object bean can run only once: it cannot be restarted or reloaded."""
-        return self.kind is Kind.COROUTINE
+        return self.kind is COROUTINE
 
     def make_coroutine(self) -> Coroutine[Any, Any, Any]:
         """Build the coroutine to run for this bean, by kind."""
         kind = self.kind
-        if kind is Kind.FUNCTION:
+        if kind is COROUTINE:
+            if self.started_at is not None:
+                raise RuntimeError(
+                    f"bean {self.describe()} is a coroutine object, which can run only once; "
+                    "give the coroutine function instead to run it again"
+                )
+            return self.obj  # type: ignore[no-any-return]
+        if kind is FUNCTION:
             return self.obj(**self.kwargs) if self.kwargs else self.obj()  # type: ignore[no-any-return]
-        if kind is Kind.PASS_CONTEXT:
-            return self.obj(self.context, **self.kwargs)  # type: ignore[no-any-return]
-        if kind is Kind.CLASS:
+        if kind is CLASS:
             self.instance = self.obj(self.context)
             return self.instance(**self.kwargs)  # type: ignore[no-any-return]
-        if self.started_at is not None:
-            raise RuntimeError(
-                f"bean {self.describe()} is a coroutine object, which can run only once; "
-                "give the coroutine function instead to run it again"
-            )
-        return self.obj  # type: ignore[no-any-return]
+        return self.obj(self.context, **self.kwargs)  # type: ignore[no-any-return]
 
     # -- state transitions (called by the pod's supervisor) ------------------------------
 
@@ -166,9 +175,9 @@ class Bean:
         try:
             coro = self.make_coroutine()  # a coroutine-object bean knows it ran by its started_at
         finally:
-            self.started_at, self.ended_at, self.state = time.time(), None, BeanState.RUNNING
-        self.task = loop.create_task(coro, name=f"bean#{self.id}")
-        return self.task
+            self.started_at, self.ended_at, self.state = time.time(), None, RUNNING
+        task = self.task = loop.create_task(coro, name=f"bean#{self.id}")
+        return task
 
     def stopped(self, exception: BaseException | None) -> None:
         """Its task has ended (for now: it may be restarted)."""
@@ -178,13 +187,16 @@ class Bean:
 
     def restarting(self) -> None:
         """Wait for a restart timer."""
-        self.state = BeanState.RESTARTING
+        self.state = RESTARTING
 
-    def end(self, state: BeanState) -> None:
-        """Enter ``state`` (finished, failed or cancelled) for good and wake the waiters."""
+    def end(self, state: BeanState, exception: BaseException | None = None) -> None:
+        """Enter ``state`` (finished, failed or cancelled) for good, keeping the ``exception``
+        its task ended with (if any), and wake the waiters."""
         self.state = state
         if self.ended_at is None:
             self.ended_at = time.time()
+        if exception is not None:
+            self.exception = _unpinned(exception)
         if self._waiters is not None:
             waiters, self._waiters = self._waiters, None
             for waiter in waiters:
@@ -198,7 +210,7 @@ class Bean:
 
     def discard(self) -> None:
         """Close a coroutine-object bean that never ran (without a "never awaited" warning)."""
-        if self.kind is Kind.COROUTINE and self.started_at is None:
+        if self.kind is COROUTINE and self.started_at is None:
             self.obj.close()
 
     @property
@@ -252,12 +264,18 @@ def _unpinned(exception: BaseException) -> BaseException:
         seen.add(id(current))
         tb = current.__traceback__
         while tb is not None:
-            if _ended(tb.tb_frame):
-                with contextlib.suppress(RuntimeError):  # still running after all
-                    tb.tb_frame.clear()
+            frame = tb.tb_frame
+            if _ended(frame):
+                try:
+                    frame.clear()
+                except RuntimeError:  # still running after all
+                    pass
             tb = tb.tb_next
         current = current.__cause__ or current.__context__
     return exception
+
+
+_CLEAR_REFUSES_SUSPENDED = sys.version_info >= (3, 13)
 
 
 def _ended(frame: FrameType) -> bool:
@@ -268,6 +286,6 @@ def _ended(frame: FrameType) -> bool:
     suspended coroutine's frame closes the coroutine; only a finished frame owns its
     code and locals, which the collector can see (``gc.get_referents``).
     """
-    if sys.version_info >= (3, 13):
+    if _CLEAR_REFUSES_SUSPENDED:
         return True  # clear() refuses a suspended frame with RuntimeError
-    return any(ref is frame.f_code for ref in gc.get_referents(frame))
+    return any(map(is_, gc.get_referents(frame), repeat(frame.f_code)))

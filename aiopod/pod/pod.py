@@ -16,8 +16,8 @@ from types import CoroutineType
 from typing import Any
 
 from ._collector import frozen
-from ._importer import qualified_name
-from .bean import NO_KWARGS, Bean, BeanState, Kind
+from ._importer import coroutine_name
+from .bean import CANCELLED, COROUTINE, NO_KWARGS, Bean
 from .config import (
     BeanSpec,
     Config,
@@ -136,18 +136,20 @@ class Pod:
             raise PodStateError("the pod is stopping; it takes no new beans")
         if label is not None and not isinstance(label, str):
             raise TypeError(f"label must be a string, got {label!r}")
-        if "config_file" in kwargs:  # read as a BEANS entry's is, by the one function that reads them
+        if type(obj) is CoroutineType and not kwargs:
+            # The hot path (a bean per job): what resolve_core says of a coroutine object; it
+            # has no check_kwargs and no @pass_context label.
+            found, core, kind = obj, coroutine_name(obj), COROUTINE
+        elif "config_file" in kwargs:  # read as a BEANS entry's is, by the one function that reads them
             return self.add_spec(entry_spec({"core": obj, "label": label, "restart": restart, **kwargs}))
-        if type(obj) is CoroutineType:  # the hot path (a bean per job): what resolve_core says, without its tuple
-            found, core, kind = obj, qualified_name(obj), Kind.COROUTINE
         else:
             found, core, kind = resolve_core(obj)
-        if checks_kwargs(found):
-            problems = check_kwargs(found, kwargs, f"bean {core!r}")
-            if problems:
-                raise ConfigError(problems)
+            if checks_kwargs(found):
+                problems = check_kwargs(found, kwargs, f"bean {core!r}")
+                if problems:
+                    raise ConfigError(problems)
+            label = label if label is not None else default_label(found)
         policy = None if restart is None else parse_restart(restart)
-        label = label if label is not None else default_label(found)
         return self._add(self._registry.new(found, core, kind, label, kwargs, policy))
 
     def add_spec(self, spec: BeanSpec) -> Bean:
@@ -223,7 +225,7 @@ class Pod:
             for index, bean in enumerate(pending, 1):
                 if self._stop_signal is not None:  # stopped while starting: the rest never start
                     bean.discard()
-                    self._registry.ended(bean, BeanState.CANCELLED)
+                    self._registry.ended(bean, CANCELLED)
                     continue
                 self._supervisor.launch(bean)
                 if index % BATCH == 0:

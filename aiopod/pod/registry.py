@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .bean import Bean, BeanState
+from .bean import PENDING, Bean, BeanState
 from .errors import AmbiguousBean, BeanNotFound
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ class BeanRegistry:
         self.live = 0
         self._beans: dict[int, Bean] = {}
         self._labels: dict[str, dict[int, Bean]] = {}
-        self._ended: OrderedDict[int, None] = OrderedDict()  # ids of kept ended beans, oldest first
+        self._ended: deque[Bean] = deque()  # the kept ended beans, oldest first
         self._next_id = 1
         self._idle_waiters: list[asyncio.Future[None]] = []
         self._on_idle: list[Callable[[], object]] = []
@@ -65,41 +65,34 @@ class BeanRegistry:
         return bean
 
     def started(self, bean: Bean) -> None:
-        """``bean`` is live (again): it leaves the history if it was in it."""
+        """``bean`` is live (again): an ended one started again leaves the history."""
         self.live += 1
-        if self._ended:
-            self._ended.pop(bean.id, None)
+        if bean.state is not PENDING:
+            self._ended.remove(bean)  # O(history), for a restart by hand only
 
-    def ended(self, bean: Bean, state: BeanState, *, live: bool = True) -> None:
-        """A bean has ended for good (``live``: it had started): keep it in the history, and
-        drop the oldest ended one past the limit."""
-        bean.end(state)
-        if not live:
-            self._remember(bean)
-            return
-        self.live -= 1
-        self._remember(bean)
-        if self.live == 0:
-            waiters, self._idle_waiters = self._idle_waiters, []
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
-            for listener in self._on_idle:
-                listener()
-
-    def _remember(self, bean: Bean) -> None:
+    def ended(self, bean: Bean, state: BeanState, exception: BaseException | None = None, *, live: bool = True) -> None:
+        """A bean has ended for good (``live``: it had started), with ``exception`` if its task
+        raised one: keep it in the history, and drop the oldest ended one past the limit."""
+        bean.end(state, exception)
         ended = self._ended
-        ended[bean.id] = None
+        ended.append(bean)
         if len(ended) > self.history:  # one in, one out
-            self._drop(self._beans[ended.popitem(last=False)[0]])
-
-    def _drop(self, bean: Bean) -> None:
-        del self._beans[bean.id]
-        if bean.label is not None:
-            same = self._labels[bean.label]
-            del same[bean.id]
-            if not same:
-                del self._labels[bean.label]
+            old = ended.popleft()
+            del self._beans[old.id]
+            if old.label is not None:
+                same = self._labels[old.label]
+                del same[old.id]
+                if not same:
+                    del self._labels[old.label]
+        if live:
+            self.live -= 1
+            if self.live == 0:
+                waiters, self._idle_waiters = self._idle_waiters, []
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
+                for listener in self._on_idle:
+                    listener()
 
     def on_idle(self, listener: Callable[[], object]) -> None:
         """Call ``listener()`` each time the last live bean ends."""
@@ -123,7 +116,7 @@ class BeanRegistry:
         return len(self._beans)
 
     def pending(self) -> list[Bean]:
-        return [bean for bean in self._beans.values() if bean.state is BeanState.PENDING]
+        return [bean for bean in self._beans.values() if bean.state is PENDING]
 
     def running(self) -> list[Bean]:
         """The beans whose task has not ended yet, in id order."""

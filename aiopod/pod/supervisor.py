@@ -10,7 +10,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .bean import Bean, BeanState, Kind
+from .bean import CANCELLED, FAILED, FINISHED, PENDING, RESTARTING, Bean, Kind
 from .config import resolve_core
 from .errors import ConfigError, PodStateError
 from .supervision import RestartBudget
@@ -103,7 +103,7 @@ class Supervisor:
         try:
             task = bean.start(self.loop)
         except Exception as exc:
-            self._done(bean, exc, cancelled=False)
+            self._done(bean, exc, False)
             return
         self._tasks[task] = bean
         task.add_done_callback(self._on_task_done, context=self._context)
@@ -113,13 +113,13 @@ class Supervisor:
         if bean.task is not None and not bean.task.done():
             self._cancelled.add(bean.id)
             bean.task.cancel()
-        elif bean.state is BeanState.PENDING:
+        elif bean.state is PENDING:
             bean.discard()
-            self.registry.ended(bean, BeanState.CANCELLED, live=False)
-        elif bean.state is BeanState.RESTARTING:
+            self.registry.ended(bean, CANCELLED, live=False)
+        elif bean.state is RESTARTING:
             self._timers.pop(bean.id).cancel()
             self._budgets.pop(bean.id, None)
-            self.registry.ended(bean, BeanState.CANCELLED)
+            self.registry.ended(bean, CANCELLED)
 
     def stop(self) -> None:
         """The pod is stopping: restart nothing more and end the beans waiting for a restart."""
@@ -127,18 +127,18 @@ class Supervisor:
         for bean_id, timer in list(self._timers.items()):
             timer.cancel()
             del self._timers[bean_id]
-            self.registry.ended(self.registry.get_one(bean_id), BeanState.CANCELLED)
+            self.registry.ended(self.registry.get_one(bean_id), CANCELLED)
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         bean = self._tasks.pop(task)
         if bean.task is not task:
             return
         if task.cancelled():
-            self._done(bean, None, cancelled=True)
+            self._done(bean, None, True)
         else:
-            self._done(bean, task.exception(), cancelled=False)
+            self._done(bean, task.exception(), False)
 
-    def _done(self, bean: Bean, exc: BaseException | None, *, cancelled: bool) -> None:
+    def _done(self, bean: Bean, exc: BaseException | None, cancelled: bool) -> None:
         """Every end of a bean's task passes here: record it, log it, restart or end it."""
         self.signals.forget(bean)  # a restarted bean registers its handlers again
         by_hand = False
@@ -148,22 +148,23 @@ class Supervisor:
         if self._manual and bean.id in self._manual:
             bean.stopped(None)
             return  # restart()/reload() starts it again itself
-        raised, exiting = exc, None  # sys.exit(n) in a bean stops the pod, which then exits n
-        if isinstance(exc, SystemExit):
-            code = exc.code
-            exiting = 0 if code is None else code if isinstance(code, int) else 1
-            if exiting == 0:
-                exc = None  # the bean itself ended well
-        bean.stopped(exc)
-        fatal = exiting is not None or isinstance(exc, KeyboardInterrupt)
+        raised, exiting, fatal = exc, None, False
+        if exc is not None and isinstance(exc, SystemExit | KeyboardInterrupt):
+            fatal = True  # the pod stops
+            if isinstance(exc, SystemExit):  # sys.exit(n) in a bean: the pod then exits n
+                code = exc.code
+                exiting = 0 if code is None else code if isinstance(code, int) else 1
+                if exiting == 0:
+                    exc = None  # the bean itself ended well
         policy = bean.restart
         if policy is not None:
             if self.restarting and not fatal and not by_hand and policy.wants(exc is not None):
+                bean.stopped(exc)
                 self._schedule_restart(bean, exc)
                 return
             self._budgets.pop(bean.id, None)
         if exc is None:
-            self.registry.ended(bean, BeanState.CANCELLED if cancelled else BeanState.FINISHED)
+            self.registry.ended(bean, CANCELLED if cancelled else FINISHED)
         else:
             if exiting is None and self.log.allow():
                 logger.error("bean %s failed", bean.describe(), exc_info=exc)
@@ -171,7 +172,7 @@ class Supervisor:
                 # A bean with a restart policy failing once the stop has begun would have been
                 # restarted: its failure does not make the stop's exit status depend on timing.
                 self.failed += 1
-            self.registry.ended(bean, BeanState.FAILED)
+            self.registry.ended(bean, FAILED, exc)
         if fatal:
             self._fatal(bean, raised, exiting)
 
@@ -212,7 +213,7 @@ class Supervisor:
                 bean.exception = RuntimeError(f"restart limit reached ({policy.max} in {policy.window:g} s)")
             del self._budgets[bean.id]
             self.failed += 1
-            self.registry.ended(bean, BeanState.FAILED)
+            self.registry.ended(bean, FAILED)
             return
         if self.log.allow():
             if exc is not None:
