@@ -17,7 +17,7 @@ from typing import Any
 
 from ._collector import frozen
 from ._importer import coroutine_name
-from .bean import CANCELLED, COROUTINE, NO_KWARGS, Bean
+from .bean import CANCELLED, COROUTINE, NO_KWARGS, Bean, Kind
 from .config import (
     BeanSpec,
     Config,
@@ -33,7 +33,7 @@ from .errors import BeanNotFound, ConfigError, PodStateError
 from .health import Health, LoopMonitor
 from .registry import DEFAULT_HISTORY, BeanRef, BeanRegistry
 from .signals import SignalHub, SignalResults
-from .supervision import parse_restart
+from .supervision import RestartPolicy, parse_restart
 from .supervisor import Supervisor, reimport
 
 logger = logging.getLogger("aiopod")
@@ -46,6 +46,9 @@ _RECANCEL_EVERY = 0.1
 BATCH = 1000
 #: Beans refusing to stop that are named one by one; the others are counted in one line.
 REFUSALS_NAMED = 10
+
+#: The phases of a pod that takes no new beans (with a stop asked for, while still running).
+_ENDING = frozenset({"stopping", "stopped"})
 
 __all__ = ["CANCEL_GRACE", "BeanNotFound", "BeanRef", "Pod"]
 
@@ -120,7 +123,7 @@ class Pod:
 
     @property
     def stopping(self) -> bool:
-        return self._phase in {"stopping", "stopped"} or self._stop_signal is not None
+        return self._stop_signal is not None or self._phase in _ENDING
 
     @property
     def phase(self) -> str:
@@ -132,7 +135,7 @@ class Pod:
 
         ``obj`` is one of the four bean kinds or an import string naming one.
         """
-        if self.stopping:
+        if self._stop_signal is not None or self._phase in _ENDING:  # self.stopping, read without a call
             raise PodStateError("the pod is stopping; it takes no new beans")
         if label is not None and not isinstance(label, str):
             raise TypeError(f"label must be a string, got {label!r}")
@@ -150,18 +153,28 @@ class Pod:
                     raise ConfigError(problems)
             label = label if label is not None else default_label(found)
         policy = None if restart is None else parse_restart(restart)
-        return self._add(self._registry.new(found, core, kind, label, kwargs, policy))
+        return self._add(found, core, kind, label, kwargs, policy)
 
     def add_spec(self, spec: BeanSpec) -> Bean:
         """Add a bean from a validated config entry."""
         if self.stopping:
             raise PodStateError("the pod is stopping; it takes no new beans")
         kwargs = dict(spec.kwargs) if spec.kwargs else NO_KWARGS  # the bean's own copy
-        return self._add(self._registry.new(spec.obj, spec.core, spec.kind, spec.label, kwargs, spec.restart))
+        return self._add(spec.obj, spec.core, spec.kind, spec.label, kwargs, spec.restart)
 
-    def _add(self, bean: Bean) -> Bean:
-        if self._phase == "running":
-            self._registry.started(bean)
+    def _add(
+        self,
+        obj: Any,
+        core: str,
+        kind: Kind,
+        label: str | None,
+        kwargs: Mapping[str, Any],
+        restart: RestartPolicy | None,
+    ) -> Bean:
+        """Make the bean; a running pod starts it at once (a hot add)."""
+        running = self._phase == "running"
+        bean = self._registry.new(obj, core, kind, label, kwargs, restart, live=running)
+        if running:
             self._supervisor.launch(bean)
         return bean
 

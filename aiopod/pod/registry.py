@@ -55,13 +55,17 @@ class BeanRegistry:
         label: str | None,
         kwargs: Mapping[str, Any],
         restart: RestartPolicy | None,
+        *,
+        live: bool = False,
     ) -> Bean:
-        """Make a bean with the next id (positional arguments: 0.6 us less per bean)."""
+        """Make a bean with the next id, ``live`` if it starts at once (a hot add)."""
         bean = Bean(self.pod, self._next_id, obj, core, kind, label, kwargs, restart)
         self._next_id += 1
         self._beans[bean.id] = bean
         if label is not None:
             self._labels.setdefault(label, {})[bean.id] = bean
+        if live:
+            self.live += 1
         return bean
 
     def started(self, bean: Bean) -> None:

@@ -7,6 +7,7 @@ import contextvars
 import importlib
 import logging
 import sys
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from .signals import SignalHub
 
 logger = logging.getLogger("aiopod")
+#: What a bean raises to stop the pod (a tuple: ``A | B`` would make a union each time).
+_FATAL = (SystemExit, KeyboardInterrupt)
 
 
 class LogThrottle:
@@ -41,8 +44,7 @@ class LogThrottle:
 
     def allow(self) -> bool:
         """Whether the next detailed line may be logged; counts the ones that may not."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
+        now = time.monotonic()
         if now - self._start >= self.window:
             self._start, self._count = now, 0
         self._count += 1
@@ -50,7 +52,7 @@ class LogThrottle:
             return True
         self._suppressed += 1
         if self._flush is None:
-            self._flush = loop.call_at(self._start + self.window, self.summary)
+            self._flush = asyncio.get_running_loop().call_later(self._start + self.window - now, self.summary)
         return False
 
     def summary(self) -> None:
@@ -149,7 +151,7 @@ class Supervisor:
             bean.stopped(None)
             return  # restart()/reload() starts it again itself
         raised, exiting, fatal = exc, None, False
-        if exc is not None and isinstance(exc, SystemExit | KeyboardInterrupt):
+        if exc is not None and isinstance(exc, _FATAL):
             fatal = True  # the pod stops
             if isinstance(exc, SystemExit):  # sys.exit(n) in a bean: the pod then exits n
                 code = exc.code
