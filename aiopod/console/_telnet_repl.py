@@ -15,17 +15,18 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from prompt_toolkit.application import run_in_terminal
+from prompt_toolkit.application.current import create_app_session
 from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
-from prompt_toolkit.input import Input
-from prompt_toolkit.output import Output
+from prompt_toolkit.input import Input, create_pipe_input
+from prompt_toolkit.output import DummyOutput, Output
 from prompt_toolkit.shortcuts import PromptSession
 from ptpython.repl import PythonRepl
 
 from ..pod import Pod
 from ._completions import complete
 from ._remote import disarm
-from .evaluator import Outcome, Session
+from .evaluator import Evaluator, Outcome, Session
 
 
 class NamespaceCompleter(Completer):
@@ -120,6 +121,12 @@ class TelnetRepl(PythonRepl):
         self.title = "aiopod"
         disarm(self)
 
+    def _on_input_timeout(self, buff: Any) -> None:
+        # ptpython asks jedi for signatures in a worker thread on every key, shown or not:
+        # jedi's parsing holds the GIL (the pod's loop waits) and its grammar stayed in the heap.
+        if self.show_signature or self.show_docstring:
+            super()._on_input_timeout(buff)
+
     def show(self, text: str) -> None:
         """Write ``text`` to this client: above the prompt when one is drawn."""
 
@@ -179,4 +186,14 @@ class TelnetRepl(PythonRepl):
             self.current_statement_index += 1
 
 
-__all__ = ["NamespaceCompleter", "SessionOutput", "TelnetRepl"]
+def build_offscreen(pod: Pod, evaluator: Evaluator) -> None:
+    """Build one session's REPL for no client and drop it: the imports and caches a first session makes, made now."""
+    evaluation = evaluator.session({}, len)
+    try:
+        with create_pipe_input() as pipe, create_app_session(input=pipe, output=DummyOutput()):
+            TelnetRepl(pod, {}, evaluation, input=pipe, output=DummyOutput())
+    finally:
+        evaluation.close()
+
+
+__all__ = ["NamespaceCompleter", "SessionOutput", "TelnetRepl", "build_offscreen"]

@@ -16,12 +16,14 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 from ..pod import BeanContext, BindError, ConfigError
 from ._door import LoginLimiter, LogThrottle, PasswordCheck, PendingPool
-from ._remote import forget_filter_caches, share_code_styles
+from ._remote import forget_filter_caches, share_code_styles, share_default_bindings
+from ._sweeper import Sweeper, freeze_base
 from ._telnet import TelnetSession
+from ._telnet_repl import build_offscreen
 from .evaluator import Evaluator
 from .namespace import Text, format_uptime, one_line, table
 
@@ -62,6 +64,7 @@ class TelnetConsole:
         self.evaluator: Evaluator
         self.loop: asyncio.AbstractEventLoop | None = None  # the telnet thread's
         self._stopping: asyncio.Event | None = None
+        self._sweeper: Sweeper | None = None
 
     @classmethod
     def check_kwargs(cls, kwargs: Mapping[str, Any]) -> None:
@@ -106,6 +109,7 @@ class TelnetConsole:
         self.check_kwargs({"host": host, "port": port, "password": password, "max_sessions": max_sessions})
         self.check = password if isinstance(password, PasswordCheck) else PasswordCheck(password) if password else None
         share_code_styles()
+        share_default_bindings()
         self.max_sessions = max_sessions
         self.idle_timeout = idle_timeout
         self.login_timeout = login_timeout
@@ -157,6 +161,8 @@ class TelnetConsole:
 
     async def _serve(self, host: str, port: int, listening: concurrent.futures.Future[tuple[Any, ...]]) -> None:
         self._stopping = asyncio.Event()
+        self._sweeper = Sweeper(asyncio.get_running_loop())
+        freeze_base(lambda: build_offscreen(self.context.pod, self.evaluator))  # aiopod.console._sweeper
         try:
             server = await asyncio.start_server(self._accept, host, port)
         except OSError as exc:
@@ -174,6 +180,7 @@ class TelnetConsole:
                     tasks.add(session.task)
             if tasks:
                 await asyncio.wait(tasks, timeout=STOP_GRACE)
+            self._sweeper.cancel()
             self.log.flush()
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -189,6 +196,8 @@ class TelnetConsole:
             pass  # the session was dropped or the pod stops: the connection is closed below
         finally:
             session.close()
+            if session.evaluation is not None:  # it had a console, now garbage (aiopod.console._sweeper)
+                cast(Sweeper, self._sweeper).after(writer.wait_closed())
 
     def admit(self, session: TelnetSession) -> bool:
         self.pending.discard(session)

@@ -1,0 +1,90 @@
+"""What the telnet thread does with the cyclic garbage collector, so that sessions cost beans little.
+
+A session's ptpython is a web of cycles (its bindings, layout and buffers point back
+at the REPL), so when the session ends only a full collection frees it; and the
+collector holds the GIL, stopping the pod's loop, for as long as a pass takes. Left
+to itself, the collector ran a full pass every eight sessions or so, over the whole
+heap and the ~70k objects those sessions had left: 100 to 300 ms stalls of the beans
+(issue 15, item 2). Two things keep the passes short instead:
+
+- ``freeze_base``: what exists once the console is ready (the pod, ptpython,
+  prompt_toolkit and what one REPL's building makes for good) is moved out of the
+  collector's sight with ``gc.freeze()``, as the local console does after its warm-up;
+- ``Sweeper``: once a session's connection is gone, one full pass collects that
+  session's garbage while it is the only garbage: the pass walks what the freeze left visible
+  (what was made since), not the whole heap.
+
+An application that turned the collector off is left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+#: Seconds between a session's connection being lost and the pass that frees the session:
+#: sessions closing together share one pass.
+SWEEP_DELAY = 0.05
+
+
+def freeze_base(warm_up: Callable[[], None]) -> None:
+    """Run ``warm_up`` (a REPL built and dropped), free its cycles, freeze what stays."""
+    if not gc.isenabled():
+        warm_up()
+        return
+    gc.disable()  # what warm_up makes stays in the youngest generation, where one cheap pass finds it
+    try:
+        warm_up()
+    finally:
+        gc.collect(0)
+        gc.freeze()
+        gc.enable()
+
+
+class Sweeper:
+    """Collects cycles on the telnet loop a moment after a session closes (one pass for a burst)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._handle: asyncio.TimerHandle | None = None
+        self._waiting: set[asyncio.Task[None]] = set()
+        #: Passes run so far.
+        self.passes = 0
+
+    def after(self, closed: Coroutine[Any, Any, None]) -> None:
+        """Sweep once ``closed`` (a writer's ``wait_closed()``) is done.
+
+        Until its connection is lost, asyncio's stream protocol still holds the session's
+        task, and through it the session: a pass before that would free nothing.
+        """
+        task = self.loop.create_task(closed)
+        self._waiting.add(task)
+        task.add_done_callback(self._closed)
+
+    def _closed(self, task: asyncio.Task[None]) -> None:
+        self._waiting.discard(task)
+        if not task.cancelled():
+            task.exception()  # retrieved: a reset connection is still a closed one
+        self.soon()
+
+    def soon(self) -> None:
+        if self._handle is None:
+            self._handle = self.loop.call_later(SWEEP_DELAY, self._sweep)
+
+    def _sweep(self) -> None:
+        self._handle = None
+        if gc.isenabled():
+            gc.collect()
+            self.passes += 1
+
+    def cancel(self) -> None:
+        for task in list(self._waiting):
+            task.cancel()
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
+__all__ = ["SWEEP_DELAY", "Sweeper", "freeze_base"]
