@@ -11,14 +11,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import ipaddress
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, cast
 
-from ..pod import BeanContext, BindError, ConfigError
+from ..contrib._net import DEFAULT_HOST, as_port, host_problems, is_loopback, listen_error, port_problems
+from ..pod import BeanContext, ConfigError
 from ._door import LoginLimiter, LogThrottle, PasswordCheck, PendingPool
 from ._remote import forget_filter_caches, share_code_styles, share_default_bindings
 from ._sweeper import Sweeper, freeze_base
@@ -35,15 +35,6 @@ MAX_PENDING = 64
 MAX_PENDING_PER_HOST = 16
 #: Seconds the pod waits for the telnet thread to say goodbye to its sessions at stop.
 STOP_GRACE = 1.0
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class TelnetConsole:
@@ -68,13 +59,16 @@ class TelnetConsole:
 
     @classmethod
     def check_kwargs(cls, kwargs: Mapping[str, Any]) -> None:
-        """Refuse, before anything starts, a console that anyone on the network could use."""
-        host = kwargs.get("host", "127.0.0.1")
-        problems = []
+        """Refuse, before anything starts, a console that anyone on the network could use.
+
+        A password given as a string is replaced, in the bean's own kwargs (the dict the pod
+        checks is the one the bean keeps), by its ``PasswordCheck``: nothing a bean or a
+        console user can read (``bean('telnet').kwargs``) holds the password (issue 15, item 5).
+        """
+        problems = host_problems(kwargs) + port_problems(kwargs, ["port"])
+        host = kwargs.get("host", DEFAULT_HOST)
         password = kwargs.get("password")
-        if not isinstance(host, str):
-            problems.append(f"host {host!r} must be a string such as '127.0.0.1'")
-        elif not is_loopback(host) and not password:
+        if not problems and not is_loopback(host) and not password:
             problems.append(
                 f"telnet host {host!r} is not loopback and no password is set: anyone who can reach it "
                 "could run code in this pod; set password=... (or use host='127.0.0.1')"
@@ -84,16 +78,13 @@ class TelnetConsole:
                 f"password must be a string (or None for no password), got {type(password).__name__}: "
                 f"quote it, password='...'"
             )
-        port = kwargs.get("port", 8023)
-        if isinstance(port, str) and port.isdigit():
-            port = int(port)
-        if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
-            problems.append(f"port {port!r} must be a number from 0 to 65535")
         sessions = kwargs.get("max_sessions", 8)
-        if not isinstance(sessions, int) or sessions < 1:
+        if not isinstance(sessions, int) or isinstance(sessions, bool) or sessions < 1:
             problems.append(f"max_sessions {sessions!r} must be a whole number >= 1")
         if problems:
             raise ConfigError(problems)
+        if isinstance(password, str) and password and isinstance(kwargs, MutableMapping):
+            kwargs["password"] = PasswordCheck(password)
 
     async def __call__(
         self,
@@ -108,6 +99,8 @@ class TelnetConsole:
     ) -> None:
         self.check_kwargs({"host": host, "port": port, "password": password, "max_sessions": max_sessions})
         self.check = password if isinstance(password, PasswordCheck) else PasswordCheck(password) if password else None
+        if self.check is not None:
+            self._forget_password(self.check)
         share_code_styles()
         share_default_bindings()
         self.max_sessions = max_sessions
@@ -125,7 +118,7 @@ class TelnetConsole:
         listening: concurrent.futures.Future[tuple[Any, ...]] = concurrent.futures.Future()
         ended: concurrent.futures.Future[None] = concurrent.futures.Future()
         thread = threading.Thread(
-            target=self._thread, args=(host, int(port), listening, ended), name="aiopod-telnet", daemon=True
+            target=self._thread, args=(host, as_port(port), listening, ended), name="aiopod-telnet", daemon=True
         )
         thread.start()
         try:
@@ -138,6 +131,14 @@ class TelnetConsole:
                     self.loop.call_soon_threadsafe(self._stopping.set)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.wrap_future(ended), STOP_GRACE + 1.0)
+
+    def _forget_password(self, check: PasswordCheck) -> None:
+        """The config's ``BEANS`` keeps the entries as the file wrote them: their password becomes the digest too."""
+        for entry in self.context.config.get("BEANS") or ():
+            if isinstance(entry, MutableMapping):
+                written = entry.get("password")
+                if isinstance(written, str) and check.matches(written.encode()):
+                    entry["password"] = check
 
     # The telnet thread, from here on.
     def _thread(
@@ -166,7 +167,7 @@ class TelnetConsole:
         try:
             server = await asyncio.start_server(self._accept, host, port)
         except OSError as exc:
-            raise BindError(f"telnet console cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+            raise listen_error("telnet console", host, port, exc) from None
         listening.set_result(server.sockets[0].getsockname())
         tasks: set[asyncio.Task[Any]] = set()
         try:
@@ -225,4 +226,4 @@ class TelnetConsole:
         self.pending.discard(session)
 
 
-__all__ = ["TelnetConsole", "TelnetSession", "is_loopback"]
+__all__ = ["TelnetConsole", "TelnetSession"]

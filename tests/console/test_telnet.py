@@ -402,6 +402,24 @@ def test_password_is_not_in_the_config_or_the_environment(tmp_path: Path) -> Non
     assert "env-secret-77" not in proc.output
 
 
+def test_a_password_from_the_config_file_is_kept_only_as_a_digest(start_pod: Callable[..., Pod]) -> None:
+    pod = start_pod(password="file-secret-42")
+    raw = login(pod.port, "file-secret-42")
+    raw.read_until(">>>")
+    # what a console user can read: the bean's kwargs, its instance, the config, the pod's specs
+    raw.send(
+        "b = bean('telnet'); seen = repr([b.kwargs, vars(b.instance), vars(config), pod.config, "
+        "[(x, x.kwargs) for x in pod.beans]]); print('kw' + 'args:', 'file-secret-42' in seen, b.kwargs['password'])\r"
+    )
+    raw.read_until("kwargs: False PasswordCheck(<hidden>)")
+    raw.send("add('aiopod.console.telnet:TelnetConsole', label='t2', port=0, password='added-secret-7')\r")
+    raw.send("print('add' + 'ed:', 'added-secret-7' in repr(bean('t2').kwargs), bean('t2').kwargs['password'])\r")
+    raw.read_until("added: False PasswordCheck(<hidden>)")
+    raw.close()
+    login(pod.port, "file-secret-42").read_until(">>>")  # the digest still lets the right password in
+    assert "file-secret-42" not in pod.proc.output
+
+
 def test_a_password_that_is_not_a_string_is_refused_at_start(tmp_path: Path) -> None:
     (tmp_path / "pod.py").write_text(
         f"BEANS = [{{'core': 'aiopod.console.telnet:TelnetConsole', 'host': '0.0.0.0', 'port': {free_port()}, "
@@ -536,6 +554,17 @@ def test_closed_sessions_are_freed_soon_in_small_collector_passes(start_pod: Cal
     passes = [int(n) for n in pod.ask("' '.join(map(str, __import__('sys').aiopod_test_passes))").split()]
     assert len(passes) > 30, passes  # the watch saw the passes
     assert max(passes) < 20_000, f"a collector pass freed {max(passes)} objects at once (a session is ~4k)"
+
+
+def test_a_busy_port_is_named_with_the_fix(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        code, out = run("run", "--telnet", f"127.0.0.1:{port}", cwd=tmp_path)
+    assert code == 1, out  # the console's bean failed
+    assert f"telnet console cannot listen on 127.0.0.1:{port}: Address already in use" in out, out
+    assert "give this bean another port=" in out
 
 
 def test_non_loopback_host_without_password_is_refused(tmp_path: Path) -> None:
