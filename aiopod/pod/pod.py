@@ -17,7 +17,7 @@ from typing import Any
 
 from ._collector import frozen
 from ._importer import coroutine_name
-from .bean import CANCELLED, COROUTINE, NO_KWARGS, Bean, Kind
+from .bean import CANCELLED, COROUTINE, NO_KWARGS, Bean
 from .config import (
     BeanSpec,
     Config,
@@ -33,7 +33,7 @@ from .errors import BeanNotFound, ConfigError, PodStateError
 from .health import Health, LoopMonitor
 from .registry import DEFAULT_HISTORY, BeanRef, BeanRegistry
 from .signals import SignalHub, SignalResults
-from .supervision import RestartPolicy, parse_restart
+from .supervision import parse_restart
 from .supervisor import Supervisor, reimport
 
 logger = logging.getLogger("aiopod")
@@ -153,27 +153,19 @@ class Pod:
                     raise ConfigError(problems)
             label = label if label is not None else default_label(found)
         policy = None if restart is None else parse_restart(restart)
-        return self._add(found, core, kind, label, kwargs, policy)
+        running = self._phase == "running"  # a running pod starts the bean at once (a hot add)
+        bean = self._registry.new(found, core, kind, label, kwargs, policy, live=running)
+        if running:
+            self._supervisor.launch(bean)
+        return bean
 
     def add_spec(self, spec: BeanSpec) -> Bean:
         """Add a bean from a validated config entry."""
         if self.stopping:
             raise PodStateError("the pod is stopping; it takes no new beans")
         kwargs = dict(spec.kwargs) if spec.kwargs else NO_KWARGS  # the bean's own copy
-        return self._add(spec.obj, spec.core, spec.kind, spec.label, kwargs, spec.restart)
-
-    def _add(
-        self,
-        obj: Any,
-        core: str,
-        kind: Kind,
-        label: str | None,
-        kwargs: Mapping[str, Any],
-        restart: RestartPolicy | None,
-    ) -> Bean:
-        """Make the bean; a running pod starts it at once (a hot add)."""
         running = self._phase == "running"
-        bean = self._registry.new(obj, core, kind, label, kwargs, restart, live=running)
+        bean = self._registry.new(spec.obj, spec.core, spec.kind, spec.label, kwargs, spec.restart, live=running)
         if running:
             self._supervisor.launch(bean)
         return bean
