@@ -13,7 +13,7 @@ from typing import Any, Literal, NoReturn
 
 import click
 
-from . import __version__
+from . import __version__, _early
 from .pod._process import PodProcess
 from .pod.config import LOOP_TYPES, BeanSpec, PodConfig, describe_exception, load
 from .pod.errors import AiopodDeprecationWarning, ConfigError, StartupInterrupted
@@ -151,6 +151,7 @@ def pod_process() -> Iterator[PodProcess]:
     process = PodProcess(ends_process=True)
     process.install()
     try:
+        process.replay(_early.take())  # what came while Python imported aiopod (the command held it)
         yield process
     except StartupInterrupted as exc:
         process.abandon_startup()
@@ -204,8 +205,11 @@ def serving_console(settings: PodConfig) -> Iterator[Callable[[Pod], None] | Non
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="aiopod")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Run many asyncio coroutines ("beans") in one process, with a console on its loop."""
+    if ctx.invoked_subcommand not in ("run", "shell"):
+        _early.release()  # no pod takes the signals the command held: they act as they would have
 
 
 @main.command()

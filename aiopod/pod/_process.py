@@ -94,6 +94,11 @@ class PodProcess:
         if self.ends_process:
             self._wakeup = Wakeup(self._heard)
 
+    def replay(self, signals: list[int]) -> None:
+        """Handle, in order, signals that came before ``install()`` (the ``aiopod`` command held them)."""
+        for signum in signals:
+            self.handle(signum)
+
     def attach(self, pod: Pod, loop: asyncio.AbstractEventLoop) -> None:
         """The pod takes over: from now on a stop signal stops it instead of the start-up."""
         self.pod, self._loop = pod, loop

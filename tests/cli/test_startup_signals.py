@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import random
 import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.proc import aiopod
+from tests.proc import Proc, aiopod
 
 Write = Callable[[str, str], Path]
 
@@ -90,6 +91,37 @@ def test_sigterm_at_any_moment_after_the_config_loaded_never_kills_the_process(w
             assert "SIGTERM: stopping" in out, out
             outcomes.add("pod stopped")
     assert outcomes, outcomes
+
+
+def test_sigterm_while_python_imports_aiopod_never_kills_the_process(write: Write, tmp_path: Path) -> None:
+    """The command holds the stop signals before it imports click and the runtime (issue 15, item 11).
+
+    ``-X importtime`` prints a line as each import ends: once ``aiopod._early`` is in, the
+    signals are held, and the 0.1-0.2 s of imports that follow are the window to hit.
+    """
+    write("beans.py", BEANS)
+    write("pod.py", "BEANS = [{'core': 'beans.polite'}]\n")
+    rng = random.Random(11)
+    abandoned = 0
+    for attempt in range(12):
+        command = [sys.executable, "-X", "importtime", "-m", "aiopod", "run", "-c", "pod.py", "--no-console-socket"]
+        with Proc(command, cwd=tmp_path) as proc:
+            proc.wait_for("| aiopod._early")
+            time.sleep(rng.uniform(0, 0.15))  # not synchronisation: a random moment of the imports to hit
+            proc.signal(signal.SIGTERM)
+            code = proc.wait()
+        out = proc.output
+        assert code == 0, out  # never -15
+        assert "Traceback" not in out, out
+        if attempt == 0:
+            order = [line.rsplit("|", 1)[-1].strip() for line in out.splitlines() if line.startswith("import time:")]
+            held = order.index("aiopod._early")
+            assert held < order.index("click") and held < order.index("aiopod.pod"), order
+        if "while starting up: stopped before any bean ran" in out:
+            abandoned += 1
+        else:
+            assert "SIGTERM: stopping" in out, out
+    assert abandoned, "no SIGTERM landed before the pod ran: the window was not hit"
 
 
 def test_a_stop_signal_swallowed_by_the_config_still_stops_the_pod(write: Write, tmp_path: Path) -> None:
