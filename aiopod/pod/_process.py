@@ -13,6 +13,7 @@ process ends (the CLI), or for the length of ``run_pod`` (an embedder):
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import os
 import signal
@@ -63,6 +64,7 @@ class PodProcess:
         #: Tasks left pending on a closed loop (beans that refused to stop): reported already.
         self.abandoned: list[asyncio.Task[Any]] = []
         self.received = 0
+        self._stop_wait_time: float | None = 0.0  # the pod's, once it has gone
         self._loop: asyncio.AbstractEventLoop | None = None
         self._phase = "starting"  # starting -> running -> ended
         self._phase_lock = threading.Lock()
@@ -123,6 +125,12 @@ class PodProcess:
                     signal.signal(sig, self._handler)
         if not self.ends_process:
             self.deadline.disarm()
+        # Let go of the pod. This object lives to the process's end (its daemon threads hold
+        # it, and the interpreter never frees what a daemon thread holds), and so would all the
+        # pod reaches: bean modules and their globals, an open file's buffer never written.
+        if self.pod is not None:
+            self._stop_wait_time = self.pod.stop_wait_time
+        self.pod = self._loop = None
 
     def abandon_startup(self) -> None:
         """The start-up was interrupted (and reported): the process is ending."""
@@ -321,7 +329,12 @@ class PodProcess:
             status = 1
         if threads or self.abandoned:
             # Waiting would never end, and tearing the interpreter down would run the cleanup of
-            # beans that refused to stop outside their loop: they were reported, so leave now.
+            # beans that refused to stop outside their loop: they were reported, so leave now,
+            # but after what users rely on at exit: the atexit handlers (logging's shutdown, which
+            # flushes the handlers, is one), then stdio. One that hangs meets the stop deadline,
+            # which then ends the process with this status.
+            self.deadline.final_status = status
+            atexit._run_exitfuncs()
             logging.shutdown()
             sys.stdout.flush()
             sys.stderr.flush()
@@ -330,7 +343,7 @@ class PodProcess:
         sys.exit(status)
 
     def _wait_time(self) -> object:
-        return self.pod.stop_wait_time if self.pod is not None else 0.0
+        return self.pod.stop_wait_time if self.pod is not None else self._stop_wait_time
 
 
 #: What a signal's handler became when C code ignored it behind Python's back.

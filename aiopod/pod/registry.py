@@ -83,6 +83,7 @@ class BeanRegistry:
         if len(ended) > self.history:  # one in, one out
             old = ended.popleft()
             del self._beans[old.id]
+            old.dropped()
             if old.label is not None:
                 same = self._labels[old.label]
                 del same[old.id]

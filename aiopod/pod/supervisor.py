@@ -136,6 +136,7 @@ class Supervisor:
         if bean.task is not task:
             return
         if task.cancelled():
+            _let_go(task)
             self._done(bean, None, True)
         else:
             self._done(bean, task.exception(), False)
@@ -260,6 +261,22 @@ class Supervisor:
                 self.registry.started(bean)
             bean.revive()
             self.launch(bean)
+
+
+def _let_go(task: asyncio.Task[Any]) -> None:
+    """Take the ``CancelledError`` a cancelled task keeps, so that the bean's frames go now.
+
+    asyncio keeps it for the task's first ``exception()``/``result()`` call, and with its
+    traceback every frame the bean was in and every local of them: a cycle back to the bean
+    (its context is a local), which only the collector frees, and not before the bean leaves
+    the history. Let go here, they are freed at once (a file the bean left open is flushed
+    and closed now), and a 100k-bean stop leaves no garbage for the interpreter's final
+    collection (issue 15, item 9). ``task.exception()`` still raises ``CancelledError``.
+    """
+    try:
+        task.exception()
+    except asyncio.CancelledError:
+        pass
 
 
 def reimport(beans: list[Bean]) -> dict[int, tuple[Any, Kind]]:

@@ -104,6 +104,50 @@ def test_sigterm_cancels_a_bean_that_ignores_it_after_stop_wait_time(write: Writ
     assert wait <= elapsed < wait + 1.5, f"stopped after {elapsed:.2f} s with --stop-wait-time {wait}\n{out}"
 
 
+LEAVES_FILES_OPEN = """
+    import asyncio
+    import atexit
+    import os
+
+    from aiopod import pass_context
+
+    JOURNAL = open("journal.txt", "w")  # a module's file, never closed
+    CYCLES = os.open("cycle.txt", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+
+
+    class Holder:
+        def __del__(self, write=os.write, fd=CYCLES):
+            write(fd, b"finalised by the collector\\n")
+
+
+    @pass_context
+    async def writer(context):
+        notes = open("notes.txt", "w")  # a local the bean never closes
+        notes.write("written by the bean\\n")
+        JOURNAL.write("journal line\\n")
+        cycle = Holder()
+        cycle.me = cycle
+        del cycle  # garbage that only the collector finalises (CPython's last collection at exit)
+        atexit.register(print, "atexit handler ran", flush=True)
+        print("ready", flush=True)
+        await asyncio.Event().wait()  # no SIGTERM handler: cancelled after STOP_WAIT_TIME
+"""
+
+
+def test_after_sigterm_the_files_beans_left_open_are_flushed_and_atexit_handlers_run(
+    write: Write, tmp_path: Path
+) -> None:
+    write("beans.py", LEAVES_FILES_OPEN)
+    with aiopod("run", "--stop-wait-time", "0.2", "beans.writer", cwd=tmp_path) as proc:
+        code, _ = stop_after_ready(proc)
+    out = proc.output
+    assert code == 0, out
+    assert "atexit handler ran" in out
+    assert (tmp_path / "notes.txt").read_text() == "written by the bean\n"
+    assert (tmp_path / "journal.txt").read_text() == "journal line\n"
+    assert (tmp_path / "cycle.txt").read_text() == "finalised by the collector\n"
+
+
 def test_second_sigint_cancels_at_once_without_waiting_for_stop_wait_time(write: Write, tmp_path: Path) -> None:
     write("beans.py", STUBBORN)
     with aiopod("run", "--stop-wait-time", str(LONG_WAIT), "beans:ignorer", cwd=tmp_path) as proc:

@@ -23,6 +23,10 @@ SLACK = 1.5
 
 THREADS = """
     import asyncio
+    import atexit
+    import logging
+    import logging.handlers
+    import sys
     import threading
     import time
 
@@ -57,6 +61,19 @@ THREADS = """
         threading.Thread(target=work, name="left-behind").start()
         print("bean done", flush=True)
 
+    @pass_context
+    async def stuck_with_exit_duties(context):
+        # What the interpreter's exit would have done: an atexit handler, a log handler that
+        # writes only when logging shuts down, a line still in stdout's buffer.
+        memory = logging.handlers.MemoryHandler(100, target=logging.FileHandler("duties.log"))
+        logging.getLogger("duties").addHandler(memory)
+        logging.getLogger("duties").warning("kept in memory until logging shuts down")
+        atexit.register(print, "atexit handler ran")
+        print("buffered stdout line")  # stdout is a pipe (PYTHONUNBUFFERED off): block-buffered
+        threading.Thread(target=threading.Event().wait, name="stuck-worker").start()
+        print("ready", file=sys.stderr)  # stderr is line-buffered: stdout keeps its line
+        await asyncio.Event().wait()
+
     async def executor_job():
         print("ready", flush=True)
         await asyncio.get_running_loop().run_in_executor(None, time.sleep, 3600)
@@ -74,6 +91,23 @@ def test_a_non_daemon_thread_does_not_keep_the_process_past_the_budget(write: Wr
     assert "Thread 0x" in out and "in wait" in out  # the stacks, the stuck thread's among them
     assert elapsed < wait + HARD_MARGIN + SLACK, f"exited {elapsed:.2f} s after SIGTERM\n{out}"
     assert elapsed > wait, out  # the thread got the budget first
+
+
+def test_ending_the_process_past_stuck_threads_still_runs_atexit_and_flushes_logs_and_stdio(
+    write: Write, tmp_path: Path
+) -> None:
+    wait = 0.5
+    write("beans.py", THREADS)
+    env = {"PYTHONUNBUFFERED": ""}
+    with aiopod("run", "--stop-wait-time", str(wait), "beans.stuck_with_exit_duties", cwd=tmp_path, env=env) as proc:
+        code, elapsed = stop(proc)
+    out = proc.output
+    assert code == 1, out
+    assert "threads still running after the stop budget, not waited for: 'stuck-worker'" in out
+    assert "atexit handler ran" in out
+    assert "buffered stdout line" in out
+    assert (tmp_path / "duties.log").read_text() == "kept in memory until logging shuts down\n"
+    assert elapsed < wait + HARD_MARGIN + SLACK, f"exited {elapsed:.2f} s after SIGTERM\n{out}"
 
 
 def test_a_thread_that_ends_within_the_budget_is_waited_for(write: Write, tmp_path: Path) -> None:

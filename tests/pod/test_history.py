@@ -65,6 +65,46 @@ def test_20k_short_beans_leave_only_the_history_behind() -> None:
     assert pod.get_beans("job-19999")[0].label == "job-19999"
 
 
+def test_cancelled_and_dropped_beans_are_freed_without_the_collector() -> None:
+    """A cancelled bean's task lets go of its frames, a dropped bean of its context: no cycle is left.
+
+    100k beans stopped at once otherwise leave their records, tasks and frames to the
+    collector, which the interpreter runs at exit: half a second (issue 15, item 9).
+    """
+    alive: weakref.WeakSet[Payload] = weakref.WeakSet()
+    beans_seen: weakref.WeakSet[Any] = weakref.WeakSet()
+    waiting = []
+
+    @pass_context
+    async def waiter(context: BeanContext) -> None:
+        payload = Payload()  # a local of the frame the bean is cancelled in
+        alive.add(payload)
+        waiting.append(context.id)
+        if len(waiting) == 100:
+            context.pod.stop(0)  # cancel them all now
+        await asyncio.Event().wait()
+
+    async def main() -> Pod:
+        pod = Pod(bean_history=10)
+        for _ in range(100):
+            beans_seen.add(pod.add_bean(waiter))
+        assert await pod.run() == 0
+        return pod
+
+    gc.disable()
+    try:
+        pod = arun(main())
+        kept = pod.beans
+        assert [b.state for b in kept] == [BeanState.CANCELLED] * 10
+        assert len(beans_seen) == 10  # the 90 dropped ones are gone, the collector never ran
+        assert len(alive) == 0  # no cancelled task keeps the frames it was cancelled in
+        assert kept[0].task is not None and kept[0].task.cancelled()
+        with pytest.raises(asyncio.CancelledError):
+            kept[0].task.result()
+    finally:
+        gc.enable()
+
+
 def test_a_dropped_bean_is_reported_as_ended_and_dropped_and_ids_are_not_reused() -> None:
     async def quick() -> None:
         pass
