@@ -139,7 +139,7 @@ def test_after_sigterm_the_files_beans_left_open_are_flushed_and_atexit_handlers
 ) -> None:
     write("beans.py", LEAVES_FILES_OPEN)
     with aiopod("run", "--stop-wait-time", "0.2", "beans.writer", cwd=tmp_path) as proc:
-        code, _ = stop_after_ready(proc)
+        code, _ = stop(proc, ready="ready")
     out = proc.output
     assert code == 0, out
     assert "atexit handler ran" in out

@@ -100,7 +100,7 @@ def test_ending_the_process_past_stuck_threads_still_runs_atexit_and_flushes_log
     write("beans.py", THREADS)
     env = {"PYTHONUNBUFFERED": ""}
     with aiopod("run", "--stop-wait-time", str(wait), "beans.stuck_with_exit_duties", cwd=tmp_path, env=env) as proc:
-        code, elapsed = stop(proc)
+        code, elapsed = stop(proc, ready="ready", timeout=60)
     out = proc.output
     assert code == 1, out
     assert "threads still running after the stop budget, not waited for: 'stuck-worker'" in out
