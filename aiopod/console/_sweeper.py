@@ -12,9 +12,13 @@ heap and the ~70k objects those sessions had left: 100 to 300 ms stalls of the b
   collector's sight with ``gc.freeze()``, as the local console does after its warm-up;
 - ``Sweeper``: once a session's connection is gone, one full pass collects that
   session's garbage while it is the only garbage: the pass walks what the freeze left visible
-  (what was made since), not the whole heap.
+  (what was made since), not the whole heap. A pod whose beans build a large heap after
+  the start pays for walking it at each close, as it does at the collector's own passes.
 
-An application that turned the collector off is left alone.
+An application that turned the collector off is left alone. The freeze is process-wide,
+as the local console's is: the pod's own ``frozen()`` bursts (``aiopod.pod._collector``)
+then see an application's freeze and leave it be, and cycles that were alive at the freeze
+and die later are never collected (what is frozen is the pod and the console as they start).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ class Sweeper:
         self.loop = loop
         self._handle: asyncio.TimerHandle | None = None
         self._waiting: set[asyncio.Task[None]] = set()
+        self._ended = False
         #: Passes run so far.
         self.passes = 0
 
@@ -59,6 +64,9 @@ class Sweeper:
         Until its connection is lost, asyncio's stream protocol still holds the session's
         task, and through it the session: a pass before that would free nothing.
         """
+        if self._ended:  # the console is stopping: nothing sweeps after it
+            closed.close()
+            return
         task = self.loop.create_task(closed)
         self._waiting.add(task)
         task.add_done_callback(self._closed)
@@ -80,6 +88,8 @@ class Sweeper:
             self.passes += 1
 
     def cancel(self) -> None:
+        """No more passes: the console stops."""
+        self._ended = True
         for task in list(self._waiting):
             task.cancel()
         if self._handle is not None:
