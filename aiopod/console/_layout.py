@@ -147,10 +147,10 @@ def _memoized(kind: str, original: Callable[..., Dimension]) -> Callable[..., Di
     render. The container is kept with its size, so its id cannot be reused meanwhile.
     """
 
-    def preferred(self: containers.Container, *args: int) -> Dimension:
+    def preferred(self: containers.Container, *args: int, **kwargs: int) -> Dimension:
         sizes = _PASS.sizes
-        if sizes is None:  # not rendering: the state may have changed since
-            return original(self, *args)
+        if sizes is None or kwargs:  # not rendering (the state may have changed since), or asked by name
+            return original(self, *args, **kwargs)
         key = (id(self), kind, args)
         found = sizes.get(key)
         if found is None:
