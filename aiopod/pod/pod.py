@@ -224,9 +224,8 @@ class Pod:
         self._phase = "running"
         self.monitor.start(self._loop)
         with frozen() as keep:  # the start burst (aiopod.pod._collector)
-            pending = self._registry.pending()
-            for bean in pending:  # all live first: one that ends at once must not look like the last
-                self._registry.started(bean)
+            # All live first: one that ends at once must not look like the last.
+            pending = self._registry.start_pending()
             for index, bean in enumerate(pending, 1):
                 if self._stop_signal is not None:  # stopped while starting: the rest never start
                     bean.discard()

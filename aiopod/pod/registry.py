@@ -74,6 +74,12 @@ class BeanRegistry:
         if bean.state is not PENDING:
             self._ended.remove(bean)  # O(history), for a restart by hand only
 
+    def start_pending(self) -> list[Bean]:
+        """The pending beans, in id order, all made live at once (the pod starts them next)."""
+        pending = self.pending()
+        self.live += len(pending)
+        return pending
+
     def ended(self, bean: Bean, state: BeanState, exception: BaseException | None = None, *, live: bool = True) -> None:
         """A bean has ended for good (``live``: it had started), with ``exception`` if its task
         raised one: keep it in the history, and drop the oldest ended one past the limit."""
