@@ -188,6 +188,17 @@ def test_completion_while_typing_offers_the_pods_attributes(shell: Callable[...,
     assert sh.exit_status() == 0
 
 
+def test_a_tab_inside_a_call_is_answered_by_jedi(shell: Callable[..., Screen]) -> None:
+    sh = shell()
+    sh.wait_prompt()
+    sh.type("pod.add_bean(")  # nothing to offer while typing here
+    sh.wait(lambda: sh.cursor_line.startswith(">>> pod.add_bean("), "the call typed")
+    sh.type("\t")  # the namespace leaves a Tab inside a call to jedi (in a worker thread): the parameters
+    sh.wait(lambda: re.search(r"^ +label=", sh.text, re.M), "jedi's parameter label= in the menu", timeout=60)
+    sh.type("\x15\x04")
+    assert sh.exit_status() == 0
+
+
 def test_completion_offers_bean_labels(shell: Callable[..., Screen], tmp_path: Path) -> None:
     sh = shell()
     sh.wait_prompt()
