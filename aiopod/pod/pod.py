@@ -235,6 +235,7 @@ class Pod:
                 if index % BATCH == 0:
                     keep()
                     await asyncio.sleep(0)  # 100k at once would block the loop for seconds
+            del pending  # the start's list would keep every first bean alive until the pod ends
         for listener in self._start_listeners:
             listener()
         if self._stop_signal is None and (self.keep_alive or self._registry.live):

@@ -105,6 +105,30 @@ def test_cancelled_and_dropped_beans_are_freed_without_the_collector() -> None:
         gc.enable()
 
 
+def test_the_beans_a_pod_starts_with_are_freed_once_dropped_while_it_runs() -> None:
+    first: weakref.WeakSet[Any] = weakref.WeakSet()
+    kept_while_running = []
+
+    async def quick() -> None:
+        pass
+
+    @pass_context
+    async def watcher(context: BeanContext) -> None:
+        await context.wait_beans_done("quick")
+        gc.collect()
+        kept_while_running.append(len(first))
+
+    async def main() -> int:
+        pod = Pod(bean_history=5)
+        for _ in range(50):
+            first.add(pod.add_bean(quick, label="quick"))
+        pod.add_bean(watcher)
+        return await pod.run()
+
+    assert arun(main()) == 0
+    assert kept_while_running == [5]  # the history's, not the 50 the pod started with
+
+
 def test_a_dropped_bean_is_reported_as_ended_and_dropped_and_ids_are_not_reused() -> None:
     async def quick() -> None:
         pass
