@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import types
 from typing import Any
 
 import pytest
@@ -46,6 +48,47 @@ def test_ids_count_from_one_in_the_order_beans_are_added() -> None:
     assert all(b.state is BeanState.PENDING for b in pod.beans)
     assert [b.core for b in pod.beans] == [f"{__name__}:noop"] * 3
     assert all(b.kind is Kind.FUNCTION for b in pod.beans)
+
+
+def _module_with_job(name: str) -> Any:
+    """A module ``name`` defining ``async def job()`` (same qualname in every such module)."""
+    module = types.ModuleType(name)
+    exec("async def job():\n    return __name__\n", module.__dict__)
+    return module
+
+
+def test_a_coroutine_bean_is_named_by_its_own_module_when_two_share_a_qualname() -> None:
+    one, two = _module_with_job("beans_one"), _module_with_job("beans_two")
+
+    def wrapped(f: Any) -> Any:
+        @functools.wraps(f)
+        async def wrapper() -> Any:  # one code object for every function it wraps
+            return await f()
+
+        return wrapper
+
+    async def main() -> list[str]:
+        pod = Pod(keep_alive=True)
+        task = asyncio.create_task(pod.run())
+        beans = [pod.add_bean(m.job()) for m in (one, two, one, two)]
+        beans += [pod.add_bean(wrapped(m.job)()) for m in (one, two)]
+        beans.append(pod.add_bean(noop()))
+        for bean in beans:
+            await bean.wait()
+        assert [b.task.result() for b in beans if b.task is not None][:4] == ["beans_one", "beans_two"] * 2
+        pod.stop()
+        assert await task == 0
+        return [b.core for b in beans]
+
+    assert arun(main()) == [
+        "beans_one:job",
+        "beans_two:job",
+        "beans_one:job",
+        "beans_two:job",
+        f"{__name__}:job",  # the module whose code runs: the decorator's
+        f"{__name__}:job",
+        f"{__name__}:noop",
+    ]
 
 
 def test_get_beans_by_id_label_digit_string_and_bean() -> None:
