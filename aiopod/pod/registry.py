@@ -59,11 +59,11 @@ class BeanRegistry:
         live: bool = False,
     ) -> Bean:
         """Make a bean with the next id, ``live`` if it starts at once (a hot add)."""
-        bean = Bean(self.pod, self._next_id, obj, core, kind, label, kwargs, restart)
-        self._next_id += 1
-        self._beans[bean.id] = bean
+        bean_id = self._next_id
+        self._next_id = bean_id + 1
+        bean = self._beans[bean_id] = Bean(self.pod, bean_id, obj, core, kind, label, kwargs, restart)
         if label is not None:
-            self._labels.setdefault(label, {})[bean.id] = bean
+            self._labels.setdefault(label, {})[bean_id] = bean
         if live:
             self.live += 1
         return bean
