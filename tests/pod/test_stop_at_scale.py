@@ -70,6 +70,7 @@ def beans(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.alone
 def test_100k_idle_beans_stop_within_stop_wait_time_plus_one_second_with_status_0(beans: Path) -> None:
     n, wait = 100_000, 1.0
     (beans / "pod.py").write_text(f"BEANS = [{{'core': 'beans:idle', 'n': {n}}} for _ in range({n})]\n")
@@ -120,6 +121,7 @@ def test_sigterm_during_a_restart_storm_always_exits_0(beans: Path, after: float
     assert "giving up" not in proc.output
 
 
+@pytest.mark.alone
 def test_10k_beans_refusing_to_stop_log_a_few_lines_and_a_count(beans: Path) -> None:
     n, wait = 10_000, 0.5
     (beans / "pod.py").write_text(f"BEANS = [{{'core': 'beans:stubborn', 'n': {n}}} for _ in range({n})]\n")
