@@ -716,8 +716,9 @@ def test_ctrl_c_stops_a_statement_that_blocks_the_loop(start_pod: Callable[..., 
     raw = Raw.at_prompt(pod.port)
     raw.run("print('spin' + 'ning'); n = 0", "spinning")
     raw.send("while True: n += 1\r")
-    time.sleep(0.3)  # let the loop be stuck in it (nothing to wait on: the loop is blocked)
-    assert not pod.beating(within=0.5), "the statement did not block the loop"
+    deadline = time.monotonic() + 10
+    while pod.beating(within=0.5):  # until the statement holds the loop: no beat for half a second
+        assert time.monotonic() < deadline, "the statement did not block the loop"
     raw.send("\x03")
     raw.read_until("KeyboardInterrupt")
     assert pod.beating(), "the heartbeat did not resume"
