@@ -66,7 +66,8 @@ def test_a_start_burst_leaves_what_exists_out_and_gives_it_back() -> None:
     seen = start_burst()
     assert seen["frozen"] > before and seen["enabled"] is True
     assert seen["cycle collected"] is True  # cycles made inside the burst are still collected
-    assert gc.get_freeze_count() == before
+    # All handed back at the end: on Python 3.12 the interpreter's own frozen objects too.
+    assert gc.get_freeze_count() == 0
 
 
 def test_a_burst_of_beans_entries_gives_the_frozen_objects_back_even_on_error() -> None:
