@@ -28,25 +28,13 @@ def frozen() -> Iterator[Callable[[], None]]:
     batches). The code that runs in the block, user code included, runs with the
     collector on: only cycles that were made and dropped inside the block wait for its
     end, when ``gc.unfreeze()`` hands everything back. An application that freezes or
-    disables the collector itself is left alone, also when it freezes during the block
-    (the console and the telnet thread freeze what they built once they are ready, and
-    may be ready while a big start is still under way): then nothing is handed back.
+    disables the collector itself is left alone.
     """
     if gc.get_freeze_count() > _AT_START or not gc.isenabled():
         yield _nothing
         return
     gc.freeze()
-    ours = gc.get_freeze_count()
-
-    def keep() -> None:
-        nonlocal ours
-        gc.freeze()
-        ours = gc.get_freeze_count()
-
     try:
-        yield keep
+        yield gc.freeze
     finally:
-        # More than the block froze itself: someone else froze meanwhile (frozen objects
-        # that die only lower the count), and unfreezing would undo their freeze too.
-        if gc.get_freeze_count() <= ours:
-            gc.unfreeze()
+        gc.unfreeze()

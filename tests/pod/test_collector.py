@@ -108,25 +108,6 @@ def test_an_application_that_freezes_or_disables_the_collector_is_left_alone() -
     assert not gc.isenabled()
 
 
-def test_a_freeze_made_during_a_burst_is_not_undone_by_its_end() -> None:
-    class Freezes:
-        def __init__(self, context: BeanContext) -> None:
-            gc.freeze()  # as the console does once it is ready, maybe amid a big start
-
-        async def __call__(self) -> None:
-            pass
-
-    before = gc.get_freeze_count()
-    pod = Pod()
-    pod.add_bean(Freezes)
-    try:
-        assert arun(pod.run()) == 0
-        assert gc.get_freeze_count() > before  # the application's freeze stands
-    finally:
-        gc.unfreeze()
-    assert gc.get_freeze_count() == before
-
-
 def test_user_code_run_by_the_pod_runs_with_the_collector_on() -> None:
     first_steps: list[bool] = []
     built: list[bool] = []
