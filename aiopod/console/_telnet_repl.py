@@ -119,6 +119,9 @@ class TelnetRepl(PythonRepl):
         self.show_signature = False
         self.show_docstring = False
         self.title = "aiopod"
+        # Off the main thread prompt_toolkit polls the output's size twice a second; a
+        # telnet client says when its window changes (NAWS), and that resizes the session.
+        self.app.terminal_size_polling_interval = None
         disarm(self)
 
     def _on_input_timeout(self, buff: Any) -> None:

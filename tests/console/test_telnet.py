@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -16,7 +17,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from aiopod.console.attach import TelnetClient
+from aiopod.console.attach import IAC, NAWS, SB, SE, TelnetClient
 from tests.proc import Proc, aiopod, run
 
 TELNET = shutil.which("telnet")
@@ -167,18 +168,22 @@ class Raw:
         self.screen = ""
 
     def read_until(self, text: str, timeout: float = 10) -> str:
+        return self.wait(lambda: text in self.screen, repr(text), timeout)
+
+    def wait(self, done: Callable[[], bool], what: str, timeout: float = 10) -> str:
+        """Read until ``done()``; AssertionError naming ``what`` after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
-        while text not in self.screen:
+        while not done():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise AssertionError(f"{text!r} not received; got:\n{self.screen[-2000:]!r}")
+                raise AssertionError(f"{what} not received; got:\n{self.screen[-2000:]!r}")
             self.sock.settimeout(remaining)
             try:
                 data = self.sock.recv(65536)
             except TimeoutError:
                 continue
             if not data:
-                raise AssertionError(f"connection closed before {text!r}; got:\n{self.screen[-2000:]!r}")
+                raise AssertionError(f"connection closed before {what}; got:\n{self.screen[-2000:]!r}")
             out = self.client.feed(data) if self.negotiate else data
             self.screen += out.decode(errors="replace")
         return self.screen
@@ -253,6 +258,20 @@ def test_real_telnet_client_gets_the_console_namespace(start_pod: Callable[..., 
     assert pod.proc.popen.poll() is None
     pod.proc.signal(signal.SIGTERM)
     assert pod.proc.wait() == 0
+
+
+def test_a_resized_client_window_is_drawn_at_its_new_width(start_pod: Callable[..., Pod]) -> None:
+    pod = start_pod()
+    raw = Raw.at_prompt(pod.port)
+    mark = len(raw.screen)
+    raw.sock.sendall(bytes([IAC, SB, NAWS]) + struct.pack("!HH", 20, 24) + bytes([IAC, SE]))  # 20 columns
+    raw.wait(lambda: ">>>" in raw.screen[mark:], "the prompt redrawn after the resize")
+    mark = len(raw.screen)
+    raw.send("'" + "x" * 30)  # no Enter: a line longer than the new width
+    raw.wait(lambda: raw.screen[mark:].count("x") >= 30, "the typed line")
+    drawn = raw.screen[mark:]
+    assert "x" * 15 in drawn and "x" * 30 not in drawn  # wrapped at 20 columns, not at the old width
+    raw.close()
 
 
 def test_two_sessions_have_their_own_variables_and_output(start_pod: Callable[..., Pod]) -> None:
