@@ -14,14 +14,11 @@ from typing import Literal
 
 from ..pod import Pod, PodConfig, run_pod
 from ..pod.pod import CANCEL_GRACE
+from ._switch import short_switch_interval
 from .evaluator import Evaluator
 from .frontend import Frontend, TerminalWriter, ptpython_config_path
 from .namespace import HELPERS, build_namespace
 
-#: How long the console thread may keep the GIL when the pod's loop wants it (Python's
-#: default is 5 ms). Measured while typing at 15 keys/s on 2 loaded cores: the beans'
-#: p99 lag went from 16-18 ms to 8-12 ms with 1 ms; the console's CPU time did not change.
-SWITCH_INTERVAL = 0.001
 BANNER = "aiopod console: the pod runs beside this prompt. Helpers:\n"
 
 
@@ -73,13 +70,11 @@ async def console(pod: Pod, history: Path | None, config: Path | None) -> None:
         except RuntimeError:  # the pod's loop has closed already
             pass
 
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(SWITCH_INTERVAL)
     frontend = Frontend(pod, session, writer, history=history, config=config, banner=BANNER + HELPERS + "\n")
     # The console thread cannot receive signals; the main thread forwards terminal resizes.
     previous_winch = signal.signal(signal.SIGWINCH, lambda signum, frame: frontend.resized())
     try:
-        with _logging_above_prompt():
+        with _logging_above_prompt(), short_switch_interval():
             frontend.start(on_done)
             await asyncio.shield(ended)
     finally:
@@ -87,7 +82,6 @@ async def console(pod: Pod, history: Path | None, config: Path | None) -> None:
         if not ended.done():  # the pod stops: let the console put the terminal back first
             await asyncio.wait({ended}, timeout=CANCEL_GRACE)
         signal.signal(signal.SIGWINCH, previous_winch)
-        sys.setswitchinterval(switch)
         session.close()
         evaluator.close()
 

@@ -12,7 +12,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-import sys
 import threading
 import time
 from collections.abc import Mapping, MutableMapping
@@ -23,6 +22,7 @@ from ..pod import BeanContext, ConfigError
 from ._door import LoginLimiter, LogThrottle, PasswordCheck, PendingPool
 from ._remote import forget_filter_caches, share_code_styles, share_default_bindings
 from ._sweeper import Sweeper, freeze_base
+from ._switch import short_switch_interval
 from ._telnet import TelnetSession
 from ._telnet_repl import build_offscreen
 from .evaluator import Evaluator
@@ -36,10 +36,6 @@ MAX_PENDING = 64
 MAX_PENDING_PER_HOST = 16
 #: Seconds the pod waits for the telnet thread to say goodbye to its sessions at stop.
 STOP_GRACE = 1.0
-#: How long the telnet thread may keep the GIL when the pod's loop wants it (Python's default
-#: is 5 ms), as for the local console (``aiopod.console.shell``). 50 sessions opened and
-#: closed on 2 loaded cores, alternately: heartbeat p99 12-18 ms with 1 ms, 22-23 ms without.
-SWITCH_INTERVAL = 0.001
 
 
 class TelnetConsole:
@@ -154,17 +150,15 @@ class TelnetConsole:
         ended: concurrent.futures.Future[None],
     ) -> None:
         loop = self.loop = asyncio.new_event_loop()
-        switch = sys.getswitchinterval()
-        sys.setswitchinterval(min(switch, SWITCH_INTERVAL))
         try:
-            loop.run_until_complete(self._serve(host, port, listening))
+            with short_switch_interval():  # the telnet thread hands the GIL back within 1 ms
+                loop.run_until_complete(self._serve(host, port, listening))
         except BaseException as exc:
             if not listening.done():
                 listening.set_exception(exc)  # raised by the bean, on the pod's loop
             else:
                 logger.error("telnet console thread failed", exc_info=exc)
         finally:
-            sys.setswitchinterval(switch)
             loop.close()
             ended.set_result(None)
 

@@ -172,8 +172,8 @@ class Bean:
 
     def start(self, loop: asyncio.AbstractEventLoop) -> asyncio.Task[Any]:
         """Enter ``running`` and start the task; an error building the coroutine is raised."""
-        try:  # a coroutine-object bean knows it ran by its started_at
-            coro = self.obj if self.kind is COROUTINE and self.started_at is None else self.make_coroutine()
+        try:
+            coro = self.make_coroutine()  # a coroutine-object bean knows it ran by its started_at
         finally:
             self.started_at, self.ended_at, self.state = time.time(), None, RUNNING
         task = self.task = loop.create_task(coro, name=f"bean#{self.id}")

@@ -135,7 +135,7 @@ class Pod:
 
         ``obj`` is one of the four bean kinds or an import string naming one.
         """
-        if self._stop_signal is not None or self._phase in _ENDING:  # self.stopping, read without a call
+        if self.stopping:
             raise PodStateError("the pod is stopping; it takes no new beans")
         if label is not None and not isinstance(label, str):
             raise TypeError(f"label must be a string, got {label!r}")

@@ -112,9 +112,7 @@ class SignalHub:
 
     def __init__(self) -> None:
         self._handlers: dict[str, dict[_Registration, None]] = {}
-        #: The registrations of each bean that has handlers, by bean id (the supervisor asks
-        #: ``forget`` only of those, at each bean's end).
-        self.by_bean: dict[int, list[tuple[str, _Registration]]] = {}
+        self._by_bean: dict[int, list[tuple[str, _Registration]]] = {}
         # Per signal, its registrations and their handlers as tuples, made at the first send
         # after a change: a send copies nothing, and handlers may add or remove others.
         self._snapshots: dict[str, tuple[tuple[_Registration, ...], tuple[Callable[..., Any], ...]]] = {}
@@ -126,7 +124,7 @@ class SignalHub:
         self._handlers.setdefault(sig, {})[reg] = None
         self._snapshots.pop(sig, None)
         if bean is not None:
-            self.by_bean.setdefault(bean.id, []).append((sig, reg))
+            self._by_bean.setdefault(bean.id, []).append((sig, reg))
 
     def remove(self, sig: str, handler: Callable[..., Any], bean: Bean | None = None) -> bool:
         registrations = self._handlers.get(sig, {})
@@ -135,13 +133,15 @@ class SignalHub:
                 del registrations[reg]
                 self._snapshots.pop(sig, None)
                 if bean is not None:
-                    self.by_bean[bean.id].remove((sig, reg))
+                    self._by_bean[bean.id].remove((sig, reg))
                 return True
         return False
 
     def forget(self, bean: Bean) -> None:
         """Drop every handler ``bean`` registered (it has ended)."""
-        for sig, reg in self.by_bean.pop(bean.id, ()):
+        if not self._by_bean:  # most beans register none: nothing to look up
+            return
+        for sig, reg in self._by_bean.pop(bean.id, ()):
             self._handlers[sig].pop(reg, None)
             self._snapshots.pop(sig, None)
 

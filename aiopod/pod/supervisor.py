@@ -143,8 +143,7 @@ class Supervisor:
 
     def _done(self, bean: Bean, exc: BaseException | None, cancelled: bool) -> None:
         """Every end of a bean's task passes here: record it, log it, restart or end it."""
-        if bean.id in self.signals.by_bean:
-            self.signals.forget(bean)  # a restarted bean registers its handlers again
+        self.signals.forget(bean)  # a restarted bean registers its handlers again
         by_hand = False
         if self._cancelled:
             by_hand = bean.id in self._cancelled
