@@ -23,7 +23,6 @@ from typing import Any, ClassVar
 
 from ..pod import Pod
 from . import protocol
-from ._completions import complete
 from .sockets import Listener, listen, peer_allowed, peer_credentials
 
 logger = logging.getLogger("aiopod.console")
@@ -321,6 +320,8 @@ class ConsoleServer:
         text = message.get("text")
         if not isinstance(text, str):
             raise protocol.ProtocolError("a 'complete' frame needs a 'text' string")
+        from ._completions import complete  # at the first Tab: a pod nobody attaches to never imports it
+
         labels = {b.label for b in list(self.pod.beans) if b.label is not None}
         try:
             items = complete(text, session.namespace, labels)

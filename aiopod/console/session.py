@@ -4,7 +4,12 @@ The socket server (:mod:`aiopod.console.server`) does the I/O in its own thread;
 adds what a session means: a namespace of its own (with a careful ``stop()``, an
 ``h()`` that says what leaving means here, and ``sessions()``), statements handed to
 the :class:`~aiopod.console.evaluator.Evaluator` with the session's output sink, and
-interrupts. Stdlib only at import.
+interrupts.
+
+Every pod makes a ``RemoteConsole`` at start-up, so this module imports only the socket
+server. The helpers (``namespace``, which brings ``pydoc``) are imported when the first
+session opens, the evaluator at the first statement, both in the console thread: a pod
+nobody attaches to never pays for them, and the pod's loop never runs their imports.
 """
 
 from __future__ import annotations
@@ -13,19 +18,20 @@ import asyncio
 import itertools
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..pod import Pod
-from .evaluator import Evaluator, Outcome, SessionBusy
-from .evaluator import Session as Evaluation
-from .namespace import Text, build_namespace, careful_stop, format_uptime, one_line, remote_helpers, table
+from ._switch import short_switch_interval
 from .protocol import ProtocolError
 from .server import ConsoleServer, SocketSession
 
-REMOTE_HELPERS = (
-    remote_helpers("session, peer, uid, since, running statement")
-    + "\nCtrl-C interrupts the running statement; Ctrl-\\ shows where the pod's loop thread is."
-)
+if TYPE_CHECKING:
+    from .evaluator import Evaluator, Outcome
+    from .evaluator import Session as Evaluation
+
+#: The sessions' own helpers, for ``h()`` (after the ones every console has).
+SESSION_HELPERS = "session, peer, uid, since, running statement"
+LEAVING = "\nCtrl-C interrupts the running statement; Ctrl-\\ shows where the pod's loop thread is."
 
 
 class RemoteConsole(ConsoleServer):
@@ -42,7 +48,10 @@ class RemoteConsole(ConsoleServer):
         self._statements: dict[int, str] = {}
 
     def opened(self, session: SocketSession) -> None:
-        session.namespace = self.namespace(session)
+        # The loop waits for the GIL at most 1 ms while this thread builds the namespace (and
+        # the first session imports its modules, ~10 ms of CPU): without it, up to 5 ms a turn.
+        with short_switch_interval():
+            session.namespace = self.namespace(session)
         self._asks[session.number] = {}
 
     def closed_session(self, session: SocketSession) -> None:
@@ -71,10 +80,7 @@ class RemoteConsole(ConsoleServer):
         try:
             evaluation = await self._evaluation(session)
             future = evaluation.submit(code)
-        except SessionBusy as exc:
-            session.send({"type": "done", "id": number, "status": "error", "error": f"{exc}\n"})
-            return
-        except Exception as exc:  # the pod has stopped (PodStateError), or its loop is gone
+        except Exception as exc:  # SessionBusy; the pod has stopped (PodStateError), or its loop is gone
             session.send({"type": "done", "id": number, "status": "error", "error": f"{exc}\n"})
             return
         self._statements[session.number] = code
@@ -108,6 +114,9 @@ class RemoteConsole(ConsoleServer):
         """The pod's evaluator, made on the pod's loop at the first statement (unattached pods pay nothing)."""
         if self._evaluator is not None:
             return self._evaluator
+        with short_switch_interval():  # at a pod's first statement, in this thread (see ``opened``)
+            from .evaluator import Evaluator
+
         if self._making is None:
             self._making = asyncio.Lock()
         async with self._making:
@@ -132,6 +141,9 @@ class RemoteConsole(ConsoleServer):
 
     # -- the session's namespace (its helpers run on the pod's loop)
     def namespace(self, session: SocketSession) -> dict[str, Any]:
+        # The first session imports them, in this thread: see the module's docstring.
+        from .namespace import Text, build_namespace, careful_stop, format_uptime, one_line, remote_helpers, table
+
         namespace = build_namespace(self.pod)
         ids = itertools.count(1)
         server = self
@@ -169,7 +181,7 @@ class RemoteConsole(ConsoleServer):
 
         def h() -> Text:
             """What this session's helpers do, and what exit() and stop() mean here."""
-            return Text(REMOTE_HELPERS)
+            return Text(remote_helpers(SESSION_HELPERS) + LEAVING)
 
         def input(prompt: object = "") -> str:
             """Not here: the builtin would read the pod's own stdin and hold its loop."""

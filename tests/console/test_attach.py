@@ -427,6 +427,36 @@ def test_tab_completes_from_the_pods_live_namespace(pod: Start, attach: Client) 
         a.run(rest, shown)
 
 
+#: What a session needs and a pod nobody attaches to never imports (README row 3).
+SESSION_MODULES = ("aiopod.console.evaluator", "aiopod.console.namespace", "aiopod.console._completions", "pydoc")
+
+
+def test_a_pod_imports_the_session_machinery_when_the_first_client_attaches(
+    pod: Start, attach: Client, tmp_path: Path
+) -> None:
+    (tmp_path / "modules.py").write_text(
+        "import asyncio, sys\n"
+        f"LAZY = {SESSION_MODULES!r}\n"
+        "def loaded(when):\n"
+        "    print('loaded ' + when + ':', *[m for m in LAZY if m in sys.modules], flush=True)\n"
+        "async def report(**kw):\n"
+        "    loaded('at start')\n"
+        "    await asyncio.sleep(3600)\n"
+    )
+    p = pod("modules.report")
+    p.socket()
+    assert p.wait_for(r"loaded at start:(.*)\n")[1] == ""
+    a = attach()
+    a.prompt()
+    # The client asks for completions as one types: the statement has brought the completer in too.
+    a.run("__import__('modules').loaded('now')", "loaded now: " + " ".join(SESSION_MODULES))
+    a.child.send("pod.bean_hi")
+    a.child.expect_exact("bean_history")
+    a.child.send("\t")
+    a.run(" + 1", "1001")
+    a.run("help(len)", "Return the number of items in a container.")
+
+
 def test_aiopod_shell_serves_its_console_socket_too(attach: Client, tmp_path: Path, env: dict[str, str]) -> None:
     shell = attach(command=[sys.executable, "-m", "aiopod", "shell", "--no-history", "beans.idle"])
     shell.prompt()
