@@ -14,12 +14,14 @@ Pod to client: ``output`` {data, stream} at any time, ``done`` {id, status, resu
 error, plain} (``plain``: show the result as it is, not highlighted as Python),
 ``completions`` {id, items}, ``stack`` {id, text}, ``ask`` {id, question}, ``error``
 {message} (then the pod closes the connection), ``bye`` {message}.
+
+``json`` is imported by the first frame, not with this module: every pod imports it to
+serve its socket, and a pod nobody attaches to never needs it (README row 3).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import struct
 from typing import Any
 
@@ -38,6 +40,8 @@ class ProtocolError(Exception):
 
 def encode(message: dict[str, Any]) -> bytes:
     """One frame."""
+    import json  # see the module's docstring
+
     body = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     if len(body) > MAX_FRAME:
         raise ProtocolError(f"frame of {len(body)} bytes is over the {MAX_FRAME}-byte limit")
@@ -46,6 +50,8 @@ def encode(message: dict[str, Any]) -> bytes:
 
 def decode(body: bytes) -> dict[str, Any]:
     """The message in a frame's body."""
+    import json
+
     try:
         message = json.loads(body.decode("utf-8"))
     except (UnicodeDecodeError, ValueError):

@@ -11,7 +11,6 @@ import os
 import socket
 import stat
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -121,14 +120,14 @@ def socket_files(folder: Path | None = None) -> list[Path]:
     return sorted(found, key=lambda p: int(p.stem))
 
 
-@dataclass
 class Listener:
     """A bound, listening unix socket that is removed when closed (if it is still ours)."""
 
-    sock: socket.socket
-    path: Path
-    inode: int
-    link: Path | None = None
+    def __init__(self, sock: socket.socket, path: Path, inode: int, link: Path | None = None) -> None:
+        self.sock = sock
+        self.path = path
+        self.inode = inode
+        self.link = link
 
     def close(self) -> None:
         self.sock.close()

@@ -7,7 +7,6 @@ import functools
 import inspect
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from inspect import isawaitable
 from types import CodeType
 from typing import TYPE_CHECKING, Any, overload
@@ -21,15 +20,30 @@ logger = logging.getLogger("aiopod.signals")
 _PLAIN = frozenset({type(None), bool, int, float, str, bytes, list, tuple, dict, set})
 
 
-@dataclass(slots=True)  # not frozen: a frozen __init__ costs ~1 us more, for each result read
-class HandlerResult:
+class HandlerResult:  # not a dataclass: building one costs ~1 ms at every start (README row 3)
     """What one handler did with a signal: returned ``value`` or raised ``error``."""
 
-    signal: str
-    handler: Callable[..., Any]
-    bean: Bean | None
-    value: Any = None
-    error: BaseException | None = None
+    __slots__ = ("bean", "error", "handler", "signal", "value")
+
+    def __init__(
+        self,
+        signal: str,
+        handler: Callable[..., Any],
+        bean: Bean | None,
+        value: Any = None,
+        error: BaseException | None = None,
+    ) -> None:
+        self.signal = signal
+        self.handler = handler
+        self.bean = bean
+        self.value = value
+        self.error = error
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, HandlerResult):
+            return NotImplemented
+        mine = (self.signal, self.handler, self.bean, self.value, self.error)
+        return mine == (other.signal, other.handler, other.bean, other.value, other.error)
 
     @property
     def ok(self) -> bool:
@@ -42,12 +56,16 @@ class HandlerResult:
         return f"<HandlerResult {self.signal!r} {name} of {who} {outcome}>"
 
 
-@dataclass(frozen=True, slots=True, eq=False)  # identity: the same handler may be added twice
 class _Registration:
-    handler: Callable[..., Any]
-    bean: Bean | None
-    #: The seed's keyword arguments this handler reads ("keys", "senders"); usually none.
-    seed: tuple[str, ...] = ()
+    """One handler added for a signal (compared by identity: the same handler may be added twice)."""
+
+    __slots__ = ("bean", "handler", "seed")
+
+    def __init__(self, handler: Callable[..., Any], bean: Bean | None, seed: tuple[str, ...] = ()) -> None:
+        self.handler = handler
+        self.bean = bean
+        #: The seed's keyword arguments this handler reads ("keys", "senders"); usually none.
+        self.seed = seed
 
     def call(self, sig: str, senders: frozenset[Bean]) -> Callable[..., Any]:
         """What delivery calls: the handler itself, or the handler given the seed's kwargs too."""

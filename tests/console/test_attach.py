@@ -428,7 +428,14 @@ def test_tab_completes_from_the_pods_live_namespace(pod: Start, attach: Client) 
 
 
 #: What a session needs and a pod nobody attaches to never imports (README row 3).
-SESSION_MODULES = ("aiopod.console.evaluator", "aiopod.console.namespace", "aiopod.console._completions", "pydoc")
+SESSION_MODULES = (
+    "aiopod.console.evaluator",
+    "aiopod.console.namespace",
+    "aiopod.console._completions",
+    "pydoc",
+    "json",  # the frames
+    "dataclasses",  # the evaluator's; the runtime has none
+)
 
 
 def test_a_pod_imports_the_session_machinery_when_the_first_client_attaches(
