@@ -135,11 +135,18 @@ class Supervisor:
         bean = self._tasks.pop(task)
         if bean.task is not task:
             return
-        if task.cancelled():
-            _let_go(task)
-            self._done(bean, None, True)
-        else:
-            self._done(bean, task.exception(), False)
+        cancelled = False
+        try:
+            exc = task.exception()
+        except asyncio.CancelledError:
+            # Retrieved, the CancelledError asyncio kept for this call is let go, and with its
+            # traceback every frame the bean was in and their locals: a cycle back to the bean
+            # (its context is a local) that only the collector would free, and not before the
+            # bean leaves the history. Freed now, a file the bean left open is flushed and
+            # closed now, and a 100k-bean stop leaves no garbage for the interpreter's final
+            # collection (issue 15, item 9).
+            cancelled, exc = True, None
+        self._done(bean, exc, cancelled)
 
     def _done(self, bean: Bean, exc: BaseException | None, cancelled: bool) -> None:
         """Every end of a bean's task passes here: record it, log it, restart or end it."""
@@ -260,22 +267,6 @@ class Supervisor:
                 self.registry.started(bean)
             bean.revive()
             self.launch(bean)
-
-
-def _let_go(task: asyncio.Task[Any]) -> None:
-    """Take the ``CancelledError`` a cancelled task keeps, so that the bean's frames go now.
-
-    asyncio keeps it for the task's first ``exception()``/``result()`` call, and with its
-    traceback every frame the bean was in and every local of them: a cycle back to the bean
-    (its context is a local), which only the collector frees, and not before the bean leaves
-    the history. Let go here, they are freed at once (a file the bean left open is flushed
-    and closed now), and a 100k-bean stop leaves no garbage for the interpreter's final
-    collection (issue 15, item 9). ``task.exception()`` still raises ``CancelledError``.
-    """
-    try:
-        task.exception()
-    except asyncio.CancelledError:
-        pass
 
 
 def reimport(beans: list[Bean]) -> dict[int, tuple[Any, Kind]]:
