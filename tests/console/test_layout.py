@@ -17,6 +17,7 @@ from prompt_toolkit.input import DummyInput
 from prompt_toolkit.layout import containers
 from prompt_toolkit.layout.containers import HSplit, VSplit, Window
 from prompt_toolkit.layout.dimension import Dimension
+from prompt_toolkit.layout.processors import Processor, Transformation, TransformationInput
 from prompt_toolkit.layout.screen import WritePosition
 from prompt_toolkit.output.vt100 import Vt100_Output
 from prompt_toolkit.renderer import Renderer
@@ -86,3 +87,35 @@ def test_a_render_measuring_each_container_once_writes_what_prompt_toolkit_write
     original = _screens(_layout._RENDER, texts)
     assert _screens(Renderer.render, texts) == original
     assert all(">>>" in screen or "In [" in screen for screen in original)
+
+
+class _CountingProcessor(Processor):
+    """Counts the lines it is given: each is one making of the buffer's content."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+
+    def apply_transformation(self, transformation_input: TransformationInput) -> Transformation:
+        self.lines += 1
+        return Transformation(transformation_input.fragments)
+
+
+def _lines_processed(render: Callable[..., None]) -> int:
+    counting = _CountingProcessor()
+    output = Vt100_Output(io.StringIO(), lambda: Size(rows=24, columns=100), term="xterm")
+    repl = PythonRepl(get_globals=lambda: {}, output=output, input=DummyInput(), _extra_buffer_processors=[counting])
+    repl.default_buffer.document = Document("x = 1")
+
+    async def draw() -> None:
+        with set_app(repl.app):
+            render(repl.app.renderer, repl.app, repl.app.layout)
+
+    asyncio.run(draw())
+    return counting.lines
+
+
+def test_a_render_makes_the_inputs_content_once_per_size() -> None:
+    _layout.install()
+    # prompt_toolkit makes it for every measure of the input's window (each split above it
+    # measures it again) and to draw it; now once to measure it and once to draw it.
+    assert (_lines_processed(_layout._RENDER), _lines_processed(Renderer.render)) == (6, 2)
