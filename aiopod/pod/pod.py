@@ -357,7 +357,7 @@ class Pod:
         while pending:
             for index, bean in enumerate(pending, 1):
                 assert bean.task is not None
-                bean.task.cancel(msg="aiopod: the pod is stopping")
+                bean.task.cancel("aiopod: the pod is stopping")  # positional: a keyword costs a parse per bean
                 if index % BATCH == 0:
                     keep()
                     await asyncio.sleep(0)  # let those cancelled so far end: the loop stays responsive
