@@ -6,6 +6,7 @@ import asyncio
 import contextvars
 import importlib
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -278,8 +279,10 @@ def reimport(beans: list[Bean]) -> dict[int, tuple[Any, Kind]]:
     for bean in beans:
         name = _module_of(bean)
         if name not in modules:
+            module = sys.modules[name]
+            _drop_bytecode(module)
             try:
-                modules[name] = importlib.reload(sys.modules[name])
+                modules[name] = importlib.reload(module)
             except SyntaxError as exc:
                 raise ConfigError(f"{exc.filename}:{exc.lineno}: syntax error: {exc.msg}") from exc
             except Exception as exc:
@@ -289,6 +292,21 @@ def reimport(beans: list[Bean]) -> dict[int, tuple[Any, Kind]]:
         obj, _, kind = resolve_core(bean.core)
         fresh[bean.id] = (obj, kind)
     return fresh
+
+
+def _drop_bytecode(module: Any) -> None:
+    """Remove a source module's cached bytecode, so that a reload compiles what the file says now.
+
+    Python trusts ``__pycache__`` while the source's size and whole-second mtime match:
+    an edit that keeps the size, saved within the second of the last compile, would
+    reload the old code.
+    """
+    source, cached = getattr(module, "__file__", None), getattr(module, "__cached__", None)
+    if isinstance(source, str) and source.endswith(".py") and isinstance(cached, str):
+        try:
+            os.unlink(cached)
+        except OSError:  # none written, or a read-only folder: the import decides as before
+            pass
 
 
 def _module_of(bean: Bean) -> str:
