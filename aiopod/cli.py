@@ -149,8 +149,8 @@ def pod_process() -> Iterator[PodProcess]:
     stuck in C: then the process still ends within a second), with status 0.
     """
     process = PodProcess(ends_process=True)
-    process.install()
     try:
+        process.install()  # inside: a signal may come as soon as its handler is in, before install() returns
         process.replay(_early.take())  # what came while Python imported aiopod (the command held it)
         yield process
     except StartupInterrupted as exc:
