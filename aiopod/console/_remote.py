@@ -137,9 +137,20 @@ def share_default_bindings() -> None:
     module.load_page_navigation_bindings = _page_bindings
 
 
+def build_shared_bindings() -> None:
+    """Build now the lookup tables the shared bindings make at a first key press.
+
+    They live as long as the process (~1,200 objects): built before the console's heap is
+    frozen (``aiopod.console._sweeper``), no collector pass has to walk them again.
+    """
+    for bindings in (_default_bindings(), _page_bindings()):
+        bindings.bindings  # noqa: B018 - the property builds and caches the merged table
+
+
 __all__ = [
     "RemoteApplication",
     "RemoteBuffer",
+    "build_shared_bindings",
     "disarm",
     "forget_filter_caches",
     "share_code_styles",

@@ -36,6 +36,7 @@ from prompt_toolkit.input import PipeInput, create_pipe_input
 from prompt_toolkit.output.vt100 import Vt100_Output
 
 from ._door import PasswordCheck
+from ._sweeper import take_apart
 from ._telnet_repl import SessionOutput, TelnetRepl
 from .evaluator import Session
 from .namespace import Text, build_namespace, careful_stop, remote_helpers
@@ -265,8 +266,10 @@ class TelnetSession:
             if self.evaluation.busy:  # the client left mid-statement: stop it, as Ctrl-C would
                 self.evaluation.interrupt()
             self.evaluation.close()
-            self.repl = None
+            repl, self.repl = self.repl, None
             self.pipe = None
+            if repl is not None:
+                take_apart(repl.app, repl)  # freed now by reference counting, not by a long pass
         logger.info("telnet: session of %s ended", self.peer)
 
     @property

@@ -25,7 +25,7 @@ from ptpython.repl import PythonRepl
 
 from ..pod import Pod
 from ._completions import complete
-from ._remote import disarm
+from ._remote import build_shared_bindings, disarm, forget_filter_caches
 from .evaluator import Evaluator, Outcome, Session
 
 
@@ -197,6 +197,8 @@ def build_offscreen(pod: Pod, evaluator: Evaluator) -> None:
             TelnetRepl(pod, {}, evaluation, input=pipe, output=DummyOutput())
     finally:
         evaluation.close()
+    build_shared_bindings()  # what a first key press builds
+    forget_filter_caches()  # what a first session's end does: its isinstance checks fill abc's caches
 
 
 __all__ = ["NamespaceCompleter", "SessionOutput", "TelnetRepl", "build_offscreen"]

@@ -195,8 +195,8 @@ class TelnetConsole:
             evicted.drop(None)
         try:
             await session.run()
-        except asyncio.CancelledError:
-            pass  # the session was dropped or the pod stops: the connection is closed below
+        except asyncio.CancelledError as cancelled:  # the session was dropped or the pod stops: closed below
+            cancelled.__traceback__ = None  # its frames hold the finished session (aiopod.console._sweeper)
         finally:
             session.close()
             if session.evaluation is not None:  # it had a console, now garbage (aiopod.console._sweeper)
