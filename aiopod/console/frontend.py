@@ -34,7 +34,7 @@ from ptpython.utils import unindent_code
 from pygments.lexers import PythonLexer, PythonTracebackLexer  # type: ignore[import-untyped]
 
 from ..pod import Pod
-from . import _layout
+from . import _layout, _screen
 from .completion import BeanLabelCompleter, ConsoleCompleter, NamespaceCompleter
 from .evaluator import Outcome, Session
 
@@ -156,6 +156,7 @@ class ConsoleRepl(PythonRepl):
 
     def __init__(self, pod: Pod, namespace: dict[str, Any], history: Path | None, output: Output) -> None:
         _layout.install()  # a third of each redraw's CPU, which the beans feel through the GIL
+        _screen.install()  # the screen diff and the per-cell fills: a tenth of a redraw
         super().__init__(
             get_globals=lambda: namespace,
             history_filename=str(history) if history is not None else None,
