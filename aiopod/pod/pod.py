@@ -51,9 +51,6 @@ BATCH = 250
 #: Beans refusing to stop that are named one by one; the others are counted in one line.
 REFUSALS_NAMED = 10
 
-#: The phases of a pod that takes no new beans (with a stop asked for, while still running).
-_ENDING = frozenset({"stopping", "stopped"})
-
 __all__ = ["CANCEL_GRACE", "BeanNotFound", "BeanRef", "Pod"]
 
 
@@ -91,6 +88,9 @@ class Pod:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
         self._phase = "new"  # new -> running -> stopping -> stopped
+        #: True once a stop has been asked for or has begun: the pod takes no new beans.
+        #: (An attribute, not a property: ``add_bean`` reads it once per bean, issue 14.)
+        self.stopping = False
         self._wake: asyncio.Event | None = None
         self._force: asyncio.Future[None] | None = None
         self._stop_signal: str | None = None
@@ -124,10 +124,6 @@ class Pod:
     @property
     def running(self) -> bool:
         return self._phase == "running"
-
-    @property
-    def stopping(self) -> bool:
-        return self._stop_signal is not None or self._phase in _ENDING
 
     @property
     def phase(self) -> str:
@@ -289,6 +285,7 @@ class Pod:
         if self._stop_signal is not None or self._phase == "stopped":
             return
         self._stop_signal = signal
+        self.stopping = True
         self._supervisor.restarting = False
         for listener in self._stop_listeners:
             listener(signal)
@@ -320,6 +317,7 @@ class Pod:
         wait = self.stop_wait_time
         deadline = None if wait is None else self._loop.time() + wait  # from the stop, not after what follows
         self._phase = "stopping"
+        self.stopping = True
         self._supervisor.stop()
         for bean in self._registry.pending():
             bean.discard()
