@@ -34,6 +34,8 @@ from prompt_toolkit.layout.dimension import Dimension, sum_layout_dimensions
 from prompt_toolkit.renderer import Renderer
 from prompt_toolkit.utils import take_using_weights
 
+from ._switch import breathe
+
 _ORIGINAL: dict[str, Callable[..., list[int] | None]] = {
     "heights": containers.HSplit._divide_heights,
     "widths": containers.VSplit._divide_widths,
@@ -159,6 +161,7 @@ def _memoized(kind: str, original: Callable[..., Dimension]) -> Callable[..., Di
         key = (id(self), kind, args)
         found = sizes.get(key)
         if found is None:
+            breathe()  # between the steps of a render (see _switch.py)
             found = sizes[key] = (self, original(self, *args))
         return found[1]
 
@@ -184,12 +187,14 @@ def _buffer_content(self: controls.BufferControl, width: int, height: int, previ
     key = (id(self), "content", (width, height, preview_search))
     found = sizes.get(key)
     if found is None:
+        breathe()
         found = sizes[key] = (self, _CREATE_CONTENT(self, width, height, preview_search))
     content: UIContent = found[1]
     return content
 
 
 def _render(self: Renderer, *args: Any, **kwargs: Any) -> None:
+    breathe()
     outer, _PASS.sizes = _PASS.sizes, {}
     try:
         _RENDER(self, *args, **kwargs)

@@ -26,6 +26,8 @@ from prompt_toolkit.layout import containers
 from prompt_toolkit.layout.mouse_handlers import MouseHandlers
 from prompt_toolkit.layout.screen import _CHAR_CACHE, Char, Screen, WritePosition
 
+from ._switch import breathe
+
 _DIFF = renderer._output_screen_diff
 _ORIGINAL: dict[str, Callable[..., Any]] = {
     "diff": _DIFF,
@@ -53,6 +55,7 @@ def _output_screen_diff(
     prompt_toolkit redraws everything when there is no previous screen, when the width
     changed or when the input is done: then it gets the screens as they are.
     """
+    breathe()  # between the steps of a render (see _switch.py)
     size = kwargs.get("size")
     if previous_screen is None or is_done or size is None or kwargs.get("previous_width") != size.columns:
         return _DIFF(app, output, screen, current_pos, color_depth, previous_screen, last_style, is_done, **kwargs)
@@ -71,6 +74,7 @@ def _output_screen_diff(
 def _set_mouse_handler_for_range(
     self: MouseHandlers, x_min: int, x_max: int, y_min: int, y_max: int, handler: Callable[..., Any]
 ) -> None:
+    breathe()
     if x_max <= x_min:
         return
     cells = dict.fromkeys(range(x_min, x_max), handler)
@@ -80,6 +84,7 @@ def _set_mouse_handler_for_range(
 
 
 def _fill_area(self: Screen, write_position: WritePosition, style: str = "", after: bool = False) -> None:
+    breathe()
     if not style.strip():
         return
     prepend, append = ("", " " + style) if after else (style + " ", "")

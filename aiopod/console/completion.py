@@ -28,6 +28,7 @@ from prompt_toolkit.completion import CompleteEvent, Completer, Completion
 from prompt_toolkit.document import Document
 
 from ..pod import Pod
+from ._switch import breathe
 from .namespace import BEAN_ARGUMENT
 
 _BEAN_ARG = re.compile(r"\b(?:%s)\(\s*(['\"])([^'\"]*)$" % "|".join(BEAN_ARGUMENT))  # noqa: UP031
@@ -172,6 +173,7 @@ class ConsoleCompleter(Completer):
     async def get_completions_async(
         self, document: Document, complete_event: CompleteEvent
     ) -> AsyncGenerator[Completion, None]:
+        breathe()  # after the key's own work (see _switch.py)
         if self.answers_at_once(document, complete_event):
             completions = list(self.completer.get_completions(document, complete_event))
         else:

@@ -35,6 +35,7 @@ from pygments.lexers import PythonLexer, PythonTracebackLexer  # type: ignore[im
 
 from ..pod import Pod
 from . import _layout, _screen
+from ._switch import breathe, breathing
 from .completion import BeanLabelCompleter, ConsoleCompleter, NamespaceCompleter
 from .evaluator import Outcome, Session
 
@@ -173,6 +174,13 @@ class ConsoleRepl(PythonRepl):
         # the main thread forwards SIGWINCH instead (``Frontend.resized``).
         self.app.terminal_size_polling_interval = None
         self.default_buffer.completer = ConsoleCompleter(self._completer, self._answers_at_once)
+        process_keys = self.app.key_processor.process_keys
+
+        def breathe_then_process_keys() -> None:  # a key's work starts a stretch (see _switch.py)
+            breathe()
+            process_keys()
+
+        self.app.key_processor.process_keys = breathe_then_process_keys  # type: ignore[method-assign]
 
     def _answers_at_once(self, document: Document, complete_event: CompleteEvent) -> bool:
         # ``self.completer`` may be the person's own (ptpython config): theirs runs in a thread.
@@ -288,7 +296,8 @@ class Frontend:
 
     def _run(self) -> None:
         try:
-            asyncio.run(self._main())
+            with breathing():  # short stretches of the GIL while it draws (see _switch.py)
+                asyncio.run(self._main())
         finally:
             self.done.set()
             if self._on_done is not None:
