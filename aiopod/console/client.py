@@ -30,7 +30,7 @@ from ptpython.repl import PythonRepl
 from pygments.lexers import PythonLexer, PythonTracebackLexer  # type: ignore[import-untyped]
 
 from ..pod.errors import AttachError
-from . import protocol
+from . import _layout, _screen, protocol
 from .frontend import ptpython_config_path, run_ptpython_config
 from .pods import receive, request
 
@@ -213,6 +213,8 @@ class AttachClient:
         history = history_path(name) if self.use_history else None
         if history is not None:
             history.parent.mkdir(parents=True, exist_ok=True)
+        _layout.install()  # the local console's cheaper redraws, the same bytes: this client shares
+        _screen.install()  # the pod's CPUs (tests/console/test_layout.py, test_screen.py)
         repl = PythonRepl(
             history_filename=str(history) if history is not None else None,
             _completer=RemoteCompleter(self),
