@@ -151,7 +151,8 @@ class Supervisor:
 
     def _done(self, bean: Bean, exc: BaseException | None, cancelled: bool) -> None:
         """Every end of a bean's task passes here: record it, log it, restart or end it."""
-        self.signals.forget(bean)  # a restarted bean registers its handlers again
+        if bean.id in self.signals.bean_ids:
+            self.signals.forget(bean)  # a restarted bean registers its handlers again
         by_hand = False
         if self._cancelled:
             by_hand = bean.id in self._cancelled
