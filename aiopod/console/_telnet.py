@@ -136,6 +136,7 @@ class TelnetSession:
         self.task: asyncio.Task[Any] | None = None
         self.stdout = _TransportStdout(self, server.output_limit)
         self.pipe: PipeInput | None = None
+        self._ended: TelnetRepl | None = None  # the REPL whose console ended, until taken apart
         self.since = time.time()
         self._negotiated = asyncio.Event()
         self._input = asyncio.Event()  # pre-session bytes arrived
@@ -266,11 +267,15 @@ class TelnetSession:
             if self.evaluation.busy:  # the client left mid-statement: stop it, as Ctrl-C would
                 self.evaluation.interrupt()
             self.evaluation.close()
-            repl, self.repl = self.repl, None
+            self._ended, self.repl = self.repl, None
             self.pipe = None
-            if repl is not None:
-                take_apart(repl.app, repl)  # freed now by reference counting, not by a long pass
         logger.info("telnet: session of %s ended", self.peer)
+
+    def take_apart(self) -> None:
+        """Let the ended console's REPL go to pieces, for reference counting to free (``aiopod.console._sweeper``)."""
+        repl, self._ended = self._ended, None
+        if repl is not None:
+            take_apart(repl.app, repl)
 
     @property
     def running(self) -> str | None:

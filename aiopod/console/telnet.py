@@ -200,7 +200,7 @@ class TelnetConsole:
         finally:
             session.close()
             if session.evaluation is not None:  # it had a console, now garbage (aiopod.console._sweeper)
-                cast(Sweeper, self._sweeper).after(writer.wait_closed())
+                cast(Sweeper, self._sweeper).after(writer.wait_closed(), session.take_apart)
 
     def admit(self, session: TelnetSession) -> bool:
         self.pending.discard(session)
