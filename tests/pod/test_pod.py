@@ -294,6 +294,41 @@ def test_add_bean_after_stop_is_refused() -> None:
     arun(main())
 
 
+def test_stopping_turns_true_when_a_stop_begins_or_the_last_bean_ends() -> None:
+    async def main() -> None:
+        pod = Pod(stop_wait_time=0)
+        assert pod.stopping is False
+        pod.add_bean(forever)
+        seen: list[bool] = []
+        refused: list[str] = []
+
+        def on_stop(signal: str) -> None:
+            seen.append(pod.stopping)
+            try:
+                pod.add_bean(noop)
+            except PodStateError as exc:
+                refused.append(str(exc))
+
+        pod.on_stop(on_stop)
+        run = asyncio.create_task(pod.run())
+        await until(lambda: pod.beans[0].state is BeanState.RUNNING)
+        assert pod.stopping is False
+        pod.stop()
+        await run
+        assert seen == [True]
+        assert refused == ["the pod is stopping; it takes no new beans"]
+        assert pod.stopping is True
+
+        headless = Pod()
+        headless.add_bean(noop)
+        assert await headless.run() == 0
+        assert headless.stopping is True  # it ended with its last bean, no stop asked for
+        with pytest.raises(PodStateError, match="stopping; it takes no new beans"):
+            headless.add_bean(noop)
+
+    arun(main())
+
+
 # -- cancel and wait ----------------------------------------------------------------------
 
 
