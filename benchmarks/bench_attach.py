@@ -131,7 +131,11 @@ def _lateness(proc: subprocess.Popen[bytes], beats: Path, start: float, end: flo
 
 #: A bare asyncio heartbeat (no aiopod), run beside each window: what the machine does to any loop.
 FLOOR = """
-import asyncio, json, sys, time
+import asyncio, json, signal, sys, time
+
+# A benchmark started in the background of a shell inherits SIGINT ignored, and Python
+# then leaves it ignored: the SIGINT that ends this heartbeat would never arrive.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 async def main(interval, path):
     gaps, last = [], time.monotonic()
