@@ -17,6 +17,8 @@ console's thread sleeps for ``BREATH`` after each ``BREATH_EVERY`` of its CPU ti
 a 5 ms heartbeat on this 2-core host, with a thread doing 4 ms of CPU at 15/s (eight
 alternating pairs of 6 s, load 2.5-3.6): the heartbeat's p99 lag 3.8-8.5 ms (median 6.6)
 -> 2.3-5.7 ms (4.1), its max 7.2-24.3 ms (14.4) -> 4.5-15.1 ms (9.5), worse in 2 pairs.
+Typing into ``aiopod shell`` (README row 10, load 1.2-4.3, alternately with and without):
+max under 20 ms in 6 of 10 runs instead of 3, p99 3.4-7.4 ms instead of 5.0-11.6.
 """
 
 from __future__ import annotations
