@@ -12,8 +12,9 @@ takes the CPU from it in the middle of a render, it keeps the GIL until it is gi
 CPU again, and the beans wait that long (renders of 4-5 ms of CPU were seen taking
 17-43 ms while the beans waited). A thread that runs in short stretches and then sleeps
 is rarely taken off its CPU (it gives the CPU up first, the GIL with it), so the local
-console's thread sleeps for ``BREATH`` after each ``BREATH_EVERY`` of its CPU time
-(``breathing()``, ``breathe()`` called between the steps of a render). Measured beside
+console's thread, and the telnet thread that draws every remote session, sleep for
+``BREATH`` after each ``BREATH_EVERY`` of their CPU time (``breathing()``, ``breathe()``
+called between the steps of a render). Measured beside
 a 5 ms heartbeat on this 2-core host, with a thread doing 4 ms of CPU at 15/s (eight
 alternating pairs of 6 s, load 2.5-3.6): the heartbeat's p99 lag 3.8-8.5 ms (median 6.6)
 -> 2.3-5.7 ms (4.1), its max 7.2-24.3 ms (14.4) -> 4.5-15.1 ms (9.5), worse in 2 pairs.

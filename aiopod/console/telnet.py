@@ -19,10 +19,11 @@ from typing import Any, cast
 
 from ..contrib._net import DEFAULT_HOST, as_port, host_problems, is_loopback, listen_error, port_problems
 from ..pod import BeanContext, ConfigError
+from . import _layout, _screen
 from ._door import LoginLimiter, LogThrottle, PasswordCheck, PendingPool
 from ._remote import forget_filter_caches, share_code_styles, share_default_bindings
 from ._sweeper import Sweeper, freeze_base
-from ._switch import short_switch_interval
+from ._switch import breathing, short_switch_interval
 from ._telnet import TelnetSession
 from ._telnet_repl import build_offscreen
 from .evaluator import Evaluator
@@ -151,7 +152,11 @@ class TelnetConsole:
     ) -> None:
         loop = self.loop = asyncio.new_event_loop()
         try:
-            with short_switch_interval():  # the telnet thread hands the GIL back within 1 ms
+            # The local console's cheaper redraws (the same bytes: tests/console/test_layout.py and
+            # test_screen.py), and its short stretches of the GIL between their steps (_switch.py).
+            _layout.install()
+            _screen.install()
+            with short_switch_interval(), breathing():  # the GIL back within 1 ms, the CPU every 0.5 ms
                 loop.run_until_complete(self._serve(host, port, listening))
         except BaseException as exc:
             if not listening.done():
