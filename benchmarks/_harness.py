@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +187,86 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["PYTHONPYCACHEPREFIX"] = str(PYCACHE)
     env.update(extra)
     return env
+
+
+#: A bare asyncio heartbeat (no aiopod) in a process of its own, run beside a pod's window:
+#: what the machine does to any loop at that moment. Every beat: (when, lateness).
+BARE_HEARTBEAT = """
+import asyncio, json, signal, sys, time
+
+# A benchmark started in the background of a shell inherits SIGINT ignored, and Python
+# then leaves it ignored: the SIGINT that ends this heartbeat would never arrive.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
+async def main(interval, path):
+    beats, last = [], time.monotonic()
+    try:
+        while True:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            beats.append((now, now - last - interval))
+            last = now
+    finally:
+        with open(path, "w") as f:
+            json.dump(beats, f)
+
+try:
+    asyncio.run(main(float(sys.argv[1]), sys.argv[2]))
+except KeyboardInterrupt:
+    pass
+"""
+
+
+@dataclass
+class Floor:
+    """What the bare heartbeat beside a window saw: ``(when, lateness)`` a beat, on the
+    system's monotonic clock (the same in every process), filled when its block ends."""
+
+    interval: float
+    beats: list[tuple[float, float]] = field(default_factory=list)
+
+    def late(self) -> list[float]:
+        return [late for _, late in self.beats]
+
+    def over(self, when: float, late: float) -> float | None:
+        """The bare heartbeat's worst lateness over the pod's beat that ended at ``when``,
+        ``late`` seconds late (its beats whose sleep overlapped that one's)."""
+        began = when - late - self.interval
+        found = [gap for end, gap in self.beats if end >= began and end - gap - self.interval <= when]
+        return max(found, default=None)
+
+    def text(self, worst: tuple[float, float] | None = None) -> str:
+        """``bare asyncio heartbeat beside it: max ..., p99 ...``, and over the pod's ``worst`` beat."""
+        late = self.late()
+        if not late:
+            return "no bare heartbeat measured"
+        text = f"bare asyncio heartbeat beside it: max {seconds(max(late))}, p99 {seconds(p99(late))}"
+        if worst is not None:
+            over = self.over(*worst)
+            text += f"; over the pod's worst beat {seconds(over)}" if over is not None else ""
+        return text
+
+
+@contextmanager
+def bare_heartbeat(interval: float) -> Iterator[Floor]:
+    """Run the bare heartbeat for the block's duration; yields its ``Floor``, filled at the end."""
+    with tempfile.TemporaryDirectory(prefix="aiopod-floor-") as tmp:
+        out = Path(tmp) / "beats.json"
+        proc = subprocess.Popen([PYTHON, "-c", BARE_HEARTBEAT, str(interval), str(out)], env=clean_env())
+        time.sleep(0.3)  # started and settled before the window opens
+        floor = Floor(interval)
+        try:
+            yield floor
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(20)
+            if out.exists():
+                floor.beats.extend((when, late) for when, late in json.loads(out.read_text()))
+
+
+def p99(values: Sequence[float]) -> float:
+    """The 99th percentile (the max below 100 values)."""
+    return statistics.quantiles(values, n=100)[98] if len(values) >= 100 else max(values)
 
 
 def free_port() -> int:

@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +36,7 @@ import pexpect
 
 from aiopod.console import protocol
 
-from ._harness import PYTHON, BenchmarkError, Row, Settings, clean_env, mebibytes, seconds
+from ._harness import PYTHON, BenchmarkError, Row, Settings, bare_heartbeat, clean_env, mebibytes, p99, seconds
 from .bench_console import HEARTBEAT, INTERVAL, PROMPT
 
 TYPING_SECONDS = 20.0
@@ -119,68 +120,14 @@ def _wait_served(path: Path, proc: subprocess.Popen[bytes], timeout: float = 30.
             time.sleep(0.05)
 
 
-def _lateness(proc: subprocess.Popen[bytes], beats: Path, start: float, end: float) -> list[float]:
-    """Stop the pod; the heartbeat's lateness (gap minus interval) for beats within [start, end]."""
+def _lateness(proc: subprocess.Popen[bytes], beats: Path, start: float, end: float) -> list[tuple[float, float]]:
+    """Stop the pod; the heartbeat's beats within [start, end]: (when, lateness: gap minus interval)."""
     proc.send_signal(signal.SIGTERM)
     proc.wait(20)
-    gaps = [gap - INTERVAL for when, gap in json.loads(beats.read_text()) if start <= when <= end]
-    if len(gaps) < (end - start) / INTERVAL / 4:
-        raise BenchmarkError(f"only {len(gaps)} heartbeats in {end - start:.1f} s")
-    return gaps
-
-
-#: A bare asyncio heartbeat (no aiopod), run beside each window: what the machine does to any loop.
-FLOOR = """
-import asyncio, json, signal, sys, time
-
-# A benchmark started in the background of a shell inherits SIGINT ignored, and Python
-# then leaves it ignored: the SIGINT that ends this heartbeat would never arrive.
-signal.signal(signal.SIGINT, signal.default_int_handler)
-
-async def main(interval, path):
-    gaps, last = [], time.monotonic()
-    try:
-        while True:
-            await asyncio.sleep(interval)
-            now = time.monotonic()
-            gaps.append(now - last - interval)
-            last = now
-    finally:
-        with open(path, "w") as f:
-            json.dump(gaps, f)
-
-try:
-    asyncio.run(main(float(sys.argv[1]), sys.argv[2]))
-except KeyboardInterrupt:
-    pass
-"""
-
-
-@contextmanager
-def _floor() -> Iterator[list[float]]:
-    """The bare heartbeat in a process of its own for the block's duration; yields its lateness, filled at the end."""
-    with tempfile.TemporaryDirectory(prefix="aiopod-floor-") as tmp:
-        out = Path(tmp) / "gaps.json"
-        proc = subprocess.Popen([PYTHON, "-c", FLOOR, str(INTERVAL), str(out)], env=clean_env())
-        time.sleep(0.3)  # started and settled before the window opens
-        found: list[float] = []
-        try:
-            yield found
-        finally:
-            proc.send_signal(signal.SIGINT)
-            proc.wait(20)
-            if out.exists():
-                found.extend(json.loads(out.read_text()))
-
-
-def _floor_text(found: list[float]) -> str:
-    if not found:
-        return "no floor measured"
-    return f"bare asyncio heartbeat beside it: max {seconds(max(found))}, p99 {seconds(_p99(found))}"
-
-
-def _p99(values: list[float]) -> float:
-    return statistics.quantiles(values, n=100)[98] if len(values) >= 100 else max(values)
+    found = [(when, gap - INTERVAL) for when, gap in json.loads(beats.read_text()) if start <= when <= end]
+    if len(found) < (end - start) / INTERVAL / 4:
+        raise BenchmarkError(f"only {len(found)} heartbeats in {end - start:.1f} s")
+    return found
 
 
 def _cpu(pid: int) -> float:
@@ -269,7 +216,7 @@ def run_typing(settings: Settings) -> list[Row]:
             idle_cpu, idle_from = _cpu(proc.pid), time.monotonic()
             time.sleep(TYPING_SETTLE)  # a person takes a breath; the pod's idle CPU rate meanwhile
             idle_rate = (_cpu(proc.pid) - idle_cpu) / (time.monotonic() - idle_from)
-            with _floor() as floor:
+            with bare_heartbeat(INTERVAL) as floor:
                 cpu = _cpu(proc.pid)
                 start, end = _type(child, duration)
                 cpu = _cpu(proc.pid) - cpu
@@ -277,18 +224,20 @@ def run_typing(settings: Settings) -> list[Row]:
             child.expect(pexpect.EOF, timeout=20)
         finally:
             child.close(force=True)
-        late = _lateness(proc, beats, start, end)
-    worst, p99 = max(late), _p99(late)
-    met = worst <= TYPING_MAX_GOAL and p99 <= TYPING_P99_GOAL
+        found = _lateness(proc, beats, start, end)
+        late = [lateness for _, lateness in found]
+        worst_beat = max(found, key=itemgetter(1))
+    worst, late_p99 = max(late), p99(late)
+    met = worst <= TYPING_MAX_GOAL and late_p99 <= TYPING_P99_GOAL
     detail = (
         f"{KEYS_PER_SECOND:g} keys/s for {duration:g} s into `aiopod attach` (Tab completions of pod. and asyncio.), "
-        f"headless pod, {INTERVAL * 1e3:g} ms heartbeat: max {seconds(worst)}, p99 {seconds(p99)}, "
+        f"headless pod, {INTERVAL * 1e3:g} ms heartbeat: max {seconds(worst)}, p99 {seconds(late_p99)}, "
         f"median {seconds(statistics.median(late))}, {len(late)} beats; the pod's CPU over the window "
-        f"{seconds(cpu)}, idle rate {seconds(idle_rate * (end - start))} (the heartbeat); {_floor_text(floor)}"
+        f"{seconds(cpu)}, idle rate {seconds(idle_rate * (end - start))} (the heartbeat); {floor.text(worst_beat)}"
     )
     goal = f"max <= {TYPING_MAX_GOAL * 1e3:g} ms, p99 <= {TYPING_P99_GOAL * 1e3:g} ms"
-    return [Row(12, "loop lag while a person types in `aiopod attach`", f"max {seconds(worst)}, p99 {seconds(p99)}",
-                goal, met, detail)]  # fmt: skip
+    result = f"max {seconds(worst)}, p99 {seconds(late_p99)}"
+    return [Row(12, "loop lag while a person types in `aiopod attach`", result, goal, met, detail)]
 
 
 def run_idle(settings: Settings) -> list[Row]:
@@ -308,20 +257,22 @@ def run_idle(settings: Settings) -> list[Row]:
                 sessions.append(session)
             time.sleep(0.5)  # the openings are done: the window is idle
             after = _rss_kib(proc.pid)
-            with _floor() as floor:
+            with bare_heartbeat(INTERVAL) as floor:
                 start = time.monotonic()
                 time.sleep(IDLE_WINDOW)
                 end = time.monotonic()
         finally:
             for session in sessions:
                 session.close()
-        late = _lateness(proc, beats, start, end)
+        found = _lateness(proc, beats, start, end)
+        late = [lateness for _, lateness in found]
+        worst_beat = max(found, key=itemgetter(1))
     worst = max(late)
     per = (after - before) / count
     detail = (
         f"{count} sessions, each after one statement, idle for {IDLE_WINDOW:g} s; max lateness of a "
-        f"{INTERVAL * 1e3:g} ms heartbeat {seconds(worst)}, p99 {seconds(_p99(late))}; pod RSS "
-        f"{mebibytes(before)} -> {mebibytes(after)}: {per:.0f} KiB per session; {_floor_text(floor)}"
+        f"{INTERVAL * 1e3:g} ms heartbeat {seconds(worst)}, p99 {seconds(p99(late))}; pod RSS "
+        f"{mebibytes(before)} -> {mebibytes(after)}: {per:.0f} KiB per session; {floor.text(worst_beat)}"
     )
     return [Row(13, f"{count} idle sessions attached: loop lag (RSS per session)",
                 f"{seconds(worst)} ({per:.0f} KiB/session)", f"<= {IDLE_GOAL * 1e3:g} ms", worst <= IDLE_GOAL,
@@ -338,7 +289,7 @@ def run_churn(settings: Settings) -> list[Row]:
         time.sleep(0.5)
         before = _rss_kib(proc.pid)
         opened = []
-        with _floor() as floor:
+        with bare_heartbeat(INTERVAL) as floor:
             cpu = _cpu(proc.pid)
             start = time.monotonic()
             for _ in range(count):
@@ -351,15 +302,17 @@ def run_churn(settings: Settings) -> list[Row]:
             cpu = _cpu(proc.pid) - cpu
         time.sleep(0.5)
         after = _rss_kib(proc.pid)
-        late = _lateness(proc, beats, start, end)
+        found = _lateness(proc, beats, start, end)
+        late = [lateness for _, lateness in found]
+        worst_beat = max(found, key=itemgetter(1))
     worst = max(late)
     grown = (after - before) * 100 / count
     detail = (
         f"{count} sessions (hello, print, bye) one after another in {end - start:.2f} s "
         f"(median {seconds(statistics.median(opened))} each, client side; pod CPU {seconds(cpu / count)} per "
         f"session); heartbeat lateness max "
-        f"{seconds(worst)}, p99 {seconds(_p99(late))}; pod RSS {mebibytes(before)} -> {mebibytes(after)}; "
-        f"{_floor_text(floor)}"
+        f"{seconds(worst)}, p99 {seconds(p99(late))}; pod RSS {mebibytes(before)} -> {mebibytes(after)}; "
+        f"{floor.text(worst_beat)}"
     )
     return [Row(14, "console socket: session open -> close cost (loop stall per open, RSS per 100 sessions)",
                 f"stall {seconds(worst)}, RSS {grown:+.0f} KiB/100", "no stall (<= 5 ms), no growth",

@@ -18,12 +18,13 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 
 from aiopod.console.attach import TelnetClient
 
-from ._harness import PYTHON, BenchmarkError, Row, Settings, clean_env, mebibytes, seconds
-from .bench_attach import _floor, _floor_text, _lateness, _p99, _rss_kib
+from ._harness import PYTHON, BenchmarkError, Row, Settings, bare_heartbeat, clean_env, mebibytes, p99, seconds
+from .bench_attach import _lateness, _rss_kib
 from .bench_console import HEARTBEAT, INTERVAL
 
 CHURN_SESSIONS = 100
@@ -109,7 +110,7 @@ def run_churn(settings: Settings) -> list[Row]:
         before = _rss_kib(proc.pid)
         cpu_before = _loop_cpu(proc.pid)
         opened = []
-        with _floor() as floor:
+        with bare_heartbeat(INTERVAL) as floor:
             start = time.monotonic()
             for n in range(count):
                 began = time.monotonic()
@@ -119,14 +120,16 @@ def run_churn(settings: Settings) -> list[Row]:
         time.sleep(0.5)
         after = _rss_kib(proc.pid)
         cpu = _loop_cpu(proc.pid) - cpu_before
-        late = _lateness(proc, beats, start, end)
+        found = _lateness(proc, beats, start, end)
+        late = [lateness for _, lateness in found]
+        worst_beat = max(found, key=itemgetter(1))
     worst = max(late)
     grown = (after - before) * 100 / count
     detail = (
         f"{count} telnet sessions (negotiate, prompt, print, exit() or hang up) one after another in "
         f"{end - start:.2f} s (median {seconds(statistics.median(opened))} each, client side); heartbeat "
-        f"lateness max {seconds(worst)}, p99 {seconds(_p99(late))}; the loop thread used {cpu:.2f} s of CPU; "
-        f"pod RSS {mebibytes(before)} -> {mebibytes(after)}; {_floor_text(floor)}"
+        f"lateness max {seconds(worst)}, p99 {seconds(p99(late))}; the loop thread used {cpu:.2f} s of CPU; "
+        f"pod RSS {mebibytes(before)} -> {mebibytes(after)}; {floor.text(worst_beat)}"
     )
     return [Row(16, "telnet: session open -> close cost (loop stall per open, RSS per 100 sessions)",
                 f"stall {seconds(worst)}, RSS {grown:+.0f} KiB/100",
