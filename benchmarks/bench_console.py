@@ -22,7 +22,6 @@ import pexpect
 from aiopod.console.attach import TelnetClient
 
 from ._harness import (
-    BIN,
     PYTHON,
     BenchmarkError,
     Row,
@@ -32,6 +31,7 @@ from ._harness import (
     free_port,
     p99,
     paired,
+    plain_install,
     seconds,
     worker,
 )
@@ -116,16 +116,16 @@ def _time_to_prompt(command: list[str], home: Path) -> Callable[[], float]:
 
 def run_prompt(settings: Settings) -> list[Row]:
     """Row 6: ``aiopod shell --no-history`` against bare ptpython, both with nothing to load."""
-    with _home() as home:
+    with _home() as home, plain_install() as bin_:  # as users install it (see plain_install)
         (home / "empty_config.py").write_text("")
         ptpython = [
-            str(BIN / "ptpython"),
+            str(bin_ / "ptpython"),
             "--config-file",
             str(home / "empty_config.py"),
             "--history-file",
             str(home / "ptpython_history"),
         ]
-        aiopod = [PYTHON, "-m", "aiopod", "shell", "--no-history"]
+        aiopod = [str(bin_ / "aiopod"), "shell", "--no-history"]
         comparison = paired(
             _time_to_prompt(aiopod, home), _time_to_prompt(ptpython, home), settings.pairs(PROMPT_PAIRS), warmup=True
         )

@@ -1,4 +1,8 @@
-"""Row 3: wall time of ``aiopod run mod.noop`` against ``python -c 'asyncio.run(noop())'``."""
+"""Row 3: wall time of ``aiopod run mod.noop`` against ``python -c 'asyncio.run(noop())'``.
+
+Both run from a plain install (``plain_install``), as users get aiopod, not from the
+editable one of the README's quick start, whose import hook slows every start alike.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ._harness import PYTHON, BenchmarkError, Row, Settings, aiopod_command, clean_env, paired, seconds
+from ._harness import BenchmarkError, Row, Settings, clean_env, paired, plain_install, seconds
 
 PAIRS = 15  # a start is ~0.2 s, and one start varies 1.0-2.1x on this host: many pairs are cheap
 GOAL = 1.5
@@ -37,12 +41,12 @@ def _wall(command: list[str], cwd: Path) -> Callable[[], float]:
 
 def run(settings: Settings) -> list[Row]:
     rows = []
-    with tempfile.TemporaryDirectory(prefix="aiopod-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="aiopod-bench-") as tmp, plain_install() as bin_:
         cwd = Path(tmp)
         (cwd / "noop.py").write_text(NOOP)
         for loop, baseline in BASELINES.items():
-            pod = _wall([*aiopod_command(), "run", "--loop-type", loop, "noop.noop"], cwd)
-            bare = _wall([PYTHON, "-c", baseline], cwd)
+            pod = _wall([str(bin_ / "aiopod"), "run", "--loop-type", loop, "noop.noop"], cwd)
+            bare = _wall([str(bin_ / "python"), "-c", baseline], cwd)
             comparison = paired(pod, bare, settings.pairs(PAIRS), warmup=True)
             name = f"`aiopod run mod.noop` vs python -c {loop}.run(noop())"
             rows.append(comparison.row(3, name, GOAL, ("aiopod", "python"), seconds))
